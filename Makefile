@@ -1,0 +1,28 @@
+# Each target installs what it needs into .venv first. torch is pinned to the
+# 2.13.0 CPU build before anything else so no dependency can pull a CUDA build.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint bench
+
+$(STAMP): setup.cfg pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test,fast]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(PY) -m spacy project run all
+
+lint: install
+	$(PY) -m ruff check spacy_ft tests $(wildcard benchmarks/*.py)
+
+test: lint
+	$(PY) -m pytest
+
+bench: install
+	$(PY) -m spacy project run bench-tokenizer

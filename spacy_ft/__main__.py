@@ -1,0 +1,3 @@
+from spacy_ft.cli import main
+
+main()
