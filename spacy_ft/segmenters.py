@@ -3,11 +3,15 @@
 Why this module exists: jieba's module-level API shares one global dictionary
 per process, so two pipelines with different user dictionaries would interfere.
 Each ``Segmenter`` owns its own ``Tokenizer`` instance instead. The faster
-``jieba_next`` backend differs from jieba 0.42.1 in how it splits text into
-blocks (it does not keep ``-`` inside a block), so block splitting is always
-done here with jieba's own regular expressions and only the per-block
-dictionary search (DAG + HMM), where the time goes, is delegated to the backend.
-That keeps the fast backend's output identical to jieba's.
+``jieba_next`` backend differs from jieba 0.42.1 in two places: how it splits
+text into blocks (it does not keep ``-`` inside a block) and its HMM for
+characters missing from jieba's emission table. So block splitting is always
+done here with jieba's own regular expressions, the backend finds the route
+through the word graph, and jieba's HMM (restated for speed in
+``jieba_algorithm``) handles unknown words: jieba_next's own HMM breaks ties
+differently. That keeps its output identical.
+The default backend runs jieba's algorithm restated for speed
+(``jieba_algorithm``) on a private jieba dictionary.
 
 jieba and jieba_next are imported inside ``build_segmenter`` only: this module
 is imported on ``spacy.load`` and must stay light.
@@ -17,9 +21,11 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import math
 import re
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
+from .jieba_algorithm import dictionary_route, fast_hmm_cut, words_with_hmm, words_without_hmm
 from .user_dict import COMPONENT, UserDictEntry
 
 BACKENDS = {"jieba": "jieba", "jieba_next": "jieba_next"}
@@ -54,16 +60,16 @@ class Segmenter:
 
     def __init__(
         self,
-        cut_block: Callable[[str], Iterable[str]],
+        cut_block: Callable[[str], List[str]],
         cache_size: int,
         tag_text: Optional[Callable[[str], Sequence[Tuple[str, str]]]] = None,
     ) -> None:
-        block_words = lambda block: tuple(cut_block(block))  # noqa: E731
         # Real text repeats short clauses between punctuation; an LRU cache of
         # block -> words saves the dictionary search for them without changing output.
-        self._cut_block = (
-            functools.lru_cache(maxsize=cache_size)(block_words) if cache_size > 0 else block_words
-        )
+        if cache_size > 0:
+            self._cut_block = functools.lru_cache(maxsize=cache_size)(lambda block: tuple(cut_block(block)))
+        else:
+            self._cut_block = cut_block
         self._tag_text = tag_text
 
     @property
@@ -103,23 +109,41 @@ def build_segmenter(
 ) -> Segmenter:
     """Create a private jieba instance with the user dictionary applied."""
     check_backend(backend, pos_tags=pos_tags)
+    import jieba
+    import jieba.finalseg
+
     if backend == "jieba_next":
         import jieba_next
 
         tokenizer = jieba_next.Tokenizer()
         tokenizer.initialize()
         _add_entries(tokenizer, entries)
-        cut_block = tokenizer._cut_dag if hmm else tokenizer._cut_dag_no_hmm
-        return Segmenter(cut_block, cache_size)
+        for entry in entries:
+            if entry.freq == 0:  # jieba_next only tells its own HMM module
+                jieba.finalseg.add_force_split(entry.word)
+        route = tokenizer._route_from_rust
+    else:
+        tokenizer = jieba.Tokenizer()
+        tokenizer.initialize()
+        _add_entries(tokenizer, entries)
+        freq, log_total = tokenizer.FREQ, math.log(tokenizer.total)
 
-    import jieba
+        def route(block: str) -> List[int]:
+            return dictionary_route(block, freq, log_total)
 
-    tokenizer = jieba.Tokenizer()
-    tokenizer.initialize()
-    _add_entries(tokenizer, entries)
-    # jieba 0.42.1 exposes no public per-block cut; these are the methods its own
-    # Tokenizer.cut calls for each block, so the output is identical to jieba.cut.
-    cut_block = tokenizer._Tokenizer__cut_DAG if hmm else tokenizer._Tokenizer__cut_DAG_NO_HMM
+    freq = tokenizer.FREQ
+    hmm_cut = fast_hmm_cut(jieba.finalseg)
+    if cache_size > 0:  # unknown-word runs repeat even more than blocks do
+        hmm_cut = functools.lru_cache(maxsize=cache_size)(lambda run, cut=hmm_cut: tuple(cut(run)))
+    if hmm:
+
+        def cut_block(block: str) -> List[str]:
+            return words_with_hmm(block, route(block), freq, hmm_cut)
+    else:
+
+        def cut_block(block: str) -> List[str]:
+            return words_without_hmm(block, route(block))
+
     tag_text = None
     if pos_tags:
         import jieba.posseg

@@ -26,6 +26,11 @@ TRICKY = [
     "１２３４全角数字ＡＢＣ",
     "a  b",
     "𠀀𠀁 (CJK extension B) 龘",
+    # jieba_next's own HMM splits these differently from jieba (found by the fuzz test and benchmark)
+    "江研研研北",
+    "在红墈火车站出来去过海巴士站",
+    "原註是英文的,為何不可留下英文呢",
+    '一个词----"大失所望"!!!停放约300--400辆车',
 ]
 
 
