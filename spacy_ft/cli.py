@@ -74,6 +74,28 @@ def tokenize_command(
             typer.echo(" | ".join(t.text for t in doc if not t.is_space))
 
 
+@app.command("tune-thresholds")
+def tune_thresholds_command(
+    model: str = typer.Argument(..., help="Trained pipeline directory or package"),
+    dev_path: Path = typer.Argument(..., help="Dev data (.spacy) with gold doc.cats"),
+    output: Path = typer.Argument(..., help="Where to write the pipeline with tuned thresholds"),
+    component: Optional[str] = typer.Option(
+        None, help="Classifier name (default: the only spacy_ft_textcat)"
+    ),
+) -> None:
+    """Tune per-label thresholds of a multi-label classifier on dev data and save them in the pipeline."""
+    import spacy
+
+    from .thresholds import tune_pipeline_thresholds
+
+    nlp = spacy.load(model)
+    thresholds = tune_pipeline_thresholds(nlp, dev_path, component)
+    nlp.to_disk(output)
+    for label, threshold in thresholds.items():
+        typer.echo(f"{label}\t{threshold:.4f}")
+    typer.echo(f"Saved pipeline with tuned thresholds to {output}")
+
+
 def main() -> None:
     app()
 

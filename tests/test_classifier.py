@@ -210,3 +210,31 @@ def test_bad_settings_are_rejected(bert_path):
     egs[0].reference.user_data["weight"] = "heavy"
     with pytest.raises(ValueError, match=r"example weight user_data\['weight'\]"):
         nlp.update(egs)
+
+
+def test_tune_thresholds_command(bert_path, tmp_path):
+    from spacy.tokens import DocBin
+    from typer.testing import CliRunner
+
+    from spacy_ft.cli import app
+
+    nlp = train(build(bert_path, multi_label=True), topics(160, seed=1), steps=30)
+    nlp.to_disk(tmp_path / "model")
+    dev = DocBin()
+    for text, cats in topics(60, seed=2):
+        doc = nlp.make_doc(text)
+        doc.cats = cats
+        dev.add(doc)
+    dev.to_disk(tmp_path / "dev.spacy")
+    result = CliRunner().invoke(
+        app,
+        ["tune-thresholds", str(tmp_path / "model"), str(tmp_path / "dev.spacy"), str(tmp_path / "tuned")],
+    )
+    assert result.exit_code == 0, result.output
+    tuned = spacy.load(tmp_path / "tuned").get_pipe("spacy_ft_textcat")
+    assert set(tuned.cfg["thresholds"]) == {"SPORT", "FOOD"}
+    assert f"SPORT\t{tuned.cfg['thresholds']['SPORT']:.4f}" in result.output
+    missing = CliRunner().invoke(
+        app, ["tune-thresholds", str(tmp_path / "model"), "nope.spacy", str(tmp_path / "x")]
+    )
+    assert missing.exit_code != 0 and "nope.spacy" in str(missing.exception)
