@@ -13,6 +13,7 @@ from thinc.api import Dropout, Linear, Model, chain
 from thinc.types import Floats2d
 
 from .layers.doc_pooling import transformer_doc_pooling
+from .layers.unit_classifier import unit_classifier
 
 
 @registry.architectures("spacy_ft.TransformerDataListener.v1")
@@ -69,3 +70,11 @@ def build_transformer_classifier(
     model.set_ref("output_layer", output_layer)
     model.attrs["pooling"] = pooling
     return model
+
+
+@registry.architectures("spacy_ft.TokenClassifier.v1")
+def build_token_classifier(tok2vec: Model, dropout: float = 0.1, nO: Optional[int] = None) -> Model:
+    """Model[List[Doc], List[Tuple[DocUnits, Floats2d]]]: BIO logits per wordpiece
+    unit, as ``BertForTokenClassification``. ``tok2vec`` must produce
+    ``TransformerData`` (``TransformerDataListener`` or ``InlineTransformer``)."""
+    return unit_classifier(tok2vec, dropout=dropout, nO=nO)

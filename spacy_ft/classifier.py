@@ -20,6 +20,7 @@ from spacy.training import Example
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
+from .fork_safety import make_torch_fork_safe
 from .scoring import best_threshold
 
 NAME = "spacy_ft_textcat"
@@ -109,6 +110,7 @@ class TransformerTextCategorizer(TextCategorizer):
                     f"[{name}] class_weights[{label!r}] must be a finite number >= 0, got {weight!r}"
                 )
         super().__init__(vocab, model, name, threshold=threshold, scorer=scorer)
+        make_torch_fork_safe()
         self.cfg.update(
             {
                 "multi_label": bool(multi_label),

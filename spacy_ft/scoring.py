@@ -102,3 +102,26 @@ def best_threshold(scores: Sequence[float], truths: Sequence[bool], default: flo
         if best_key is None or key > best_key:
             best_key, best = key, candidate
     return float(best)
+
+
+def score_char_entities(examples: Iterable[Example]) -> Dict[str, Any]:
+    """Entity P/R/F on exact character offsets, overall and per type.
+
+    Scoring on characters, not tokens, judges a Chinese NER against the
+    corpus's own character annotation, whatever the tokenizer did.
+    """
+    per_type: Dict[str, PRFScore] = {}
+    total = PRFScore()
+    for example in examples:
+        gold = {(e.start_char, e.end_char, e.label_) for e in example.reference.ents}
+        guess = {(e.start_char, e.end_char, e.label_) for e in example.predicted.ents}
+        for label in {e[2] for e in gold | guess}:
+            prf = per_type.setdefault(label, PRFScore())
+            prf.score_set({e for e in guess if e[2] == label}, {e for e in gold if e[2] == label})
+        total.score_set(guess, gold)
+    return {
+        "ents_p": total.precision,
+        "ents_r": total.recall,
+        "ents_f": total.fscore,
+        "ents_per_type": {label: prf.to_dict() for label, prf in sorted(per_type.items())},
+    }

@@ -238,3 +238,13 @@ def test_tune_thresholds_command(bert_path, tmp_path):
         app, ["tune-thresholds", str(tmp_path / "model"), "nope.spacy", str(tmp_path / "x")]
     )
     assert missing.exit_code != 0 and "nope.spacy" in str(missing.exception)
+
+
+def test_n_process_gives_same_cats(bert_path):
+    nlp = train(build(bert_path), sentiment(64, seed=1), steps=4)
+    texts = [text for text, _ in sentiment(12, seed=6)]
+    single = [doc.cats for doc in nlp.pipe(texts)]
+    multi = [doc.cats for doc in nlp.pipe(texts, n_process=2, batch_size=4)]
+    for a, b in zip(single, multi):
+        assert a.keys() == b.keys()
+        numpy.testing.assert_allclose([a[k] for k in a], [b[k] for k in a], rtol=1e-4, atol=1e-5)

@@ -1,0 +1,217 @@
+"""``spacy_ft_ner``: transformer NER that predicts per wordpiece, not per jieba token.
+
+spaCy's ``ner`` labels whole tokens, so it can never find 中 in 中美 or 邓小平
+in 邓小平理论 when jieba made them one token. This head labels wordpiece units
+(one per character for Chinese BERT vocabularies), decodes valid BIO with
+Viterbi, and where a predicted entity edge falls inside a token it splits
+that token, so every entity lands in ``doc.ents`` at its exact characters.
+Split tokens get their share of ``doc._.trf_data``'s alignment, so components
+after it still see consistent transformer data. Entity confidences go to
+``doc.spans[spans_key]`` with ``attrs["scores"]``.
+"""
+
+import dataclasses
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.tokens import Doc, SpanGroup
+from spacy.training import Example, validate_examples
+from spacy.vocab import Vocab
+from thinc.api import Config, Model
+
+from .bio import allowed_transitions, bio_tags, decode, encode, spans_from_tags
+from .fork_safety import make_torch_fork_safe
+from .scoring import score_char_entities
+
+NAME = "spacy_ft_ner"
+
+DEFAULT_MODEL = Config().from_str(
+    """
+[model]
+@architectures = "spacy_ft.TokenClassifier.v1"
+dropout = 0.1
+
+[model.tok2vec]
+@architectures = "spacy_ft.TransformerDataListener.v1"
+upstream = "*"
+"""
+)["model"]
+
+
+@Language.factory(
+    NAME,
+    assigns=["doc.ents", "doc.spans"],
+    default_config={"model": DEFAULT_MODEL, "spans_key": "ents_scored", "split_tokens": True},
+    default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
+)
+def make_transformer_ner(
+    nlp: Language, name: str, model: Model, spans_key: str, split_tokens: bool
+) -> "TransformerNER":
+    """``split_tokens``: split a token where an entity starts or ends inside it
+    (off: such entities are left out of doc.ents but kept in the scored spans)."""
+    return TransformerNER(nlp.vocab, model, name, spans_key=spans_key, split_tokens=split_tokens)
+
+
+class TransformerNER(TrainablePipe):
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str = NAME,
+        *,
+        spans_key: str = "ents_scored",
+        split_tokens: bool = True,
+    ) -> None:
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        make_torch_fork_safe()
+        self.cfg: Dict[str, Any] = {"labels": [], "spans_key": spans_key, "split_tokens": split_tokens}
+        self._allowed = None
+
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        return tuple(self.cfg["labels"])
+
+    @property
+    def tags(self) -> List[str]:
+        return bio_tags(self.labels)
+
+    def add_label(self, label: str) -> int:
+        if not isinstance(label, str) or not label or "-" in label and label.startswith(("B-", "I-")):
+            raise ValueError(f"[{self.name}] invalid entity label {label!r}")
+        if label in self.labels:
+            return 0
+        self.cfg["labels"].append(label)
+        self._allowed = None
+        return 1
+
+    # -- prediction -------------------------------------------------------------
+
+    def predict(self, docs: Iterable[Doc]) -> List[List[Tuple[int, int, str, float]]]:
+        docs = list(docs)
+        if not docs:
+            return []
+        outputs = self.model.predict(docs)
+        return [self._decode(units, logits) for units, logits in outputs]
+
+    def _decode(self, units, logits) -> List[Tuple[int, int, str, float]]:
+        if self._allowed is None:
+            self._allowed = allowed_transitions(self.tags)
+        logits = self.model.ops.to_numpy(logits)
+        probs = _softmax(logits)
+        path = decode(numpy.log(probs + 1e-12), self._allowed, self.tags)
+        return spans_from_tags(path, probs, units.starts, units.ends, self.tags)
+
+    def set_annotations(self, docs: Iterable[Doc], predictions) -> None:
+        for doc, entities in zip(docs, predictions):
+            if self.cfg["split_tokens"]:
+                split_at_edges(doc, {edge for start, end, _, _ in entities for edge in (start, end)})
+            spans, scores = [], []
+            for start, end, label, score in entities:
+                span = doc.char_span(start, end, label=label)
+                if span is not None:
+                    spans.append(span)
+                    scores.append(score)
+            doc.ents = spans
+            group = SpanGroup(doc, name=self.cfg["spans_key"], spans=spans)
+            group.attrs["scores"] = scores
+            doc.spans[self.cfg["spans_key"]] = group
+
+    # -- training ---------------------------------------------------------------
+
+    def get_loss(self, examples: Iterable[Example], outputs) -> Tuple[float, List]:
+        """Softmax cross-entropy per unit against the gold entities' characters."""
+        ops = self.model.ops
+        tags = self.tags
+        total_units = max(1, sum(len(units) for units, _ in outputs))
+        loss = 0.0
+        d_outputs = []
+        for example, (units, logits) in zip(examples, outputs):
+            gold, _ = encode(units.starts, units.ends, gold_entities(example.reference), tags)
+            probs = _softmax(ops.to_numpy(logits))
+            truth = numpy.zeros_like(probs)
+            truth[numpy.arange(len(gold)), gold] = 1.0
+            loss += float(-numpy.log((probs * truth).sum(axis=1) + 1e-12).sum())
+            d_outputs.append(ops.asarray2f((probs - truth) / total_units))
+        return loss / total_units, d_outputs
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[Sequence[str]] = None,
+    ) -> None:
+        validate_examples(list(get_examples()), f"{self.name}.initialize")
+        examples = list(get_examples())
+        found = (
+            labels
+            if labels is not None
+            else sorted({ent.label_ for eg in examples for ent in eg.reference.ents})
+        )
+        if not found and not self.labels:
+            raise ValueError(f"[{self.name}] no entity labels: the initialization examples have no doc.ents")
+        for label in found:
+            self.add_label(label)
+        self.model.set_dim("nO", len(self.tags))
+        self.model.initialize(X=[eg.predicted for eg in examples[:10]])
+
+    def score(self, examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
+        return score_char_entities(examples)
+
+
+def gold_entities(doc: Doc) -> List[Tuple[int, int, str]]:
+    return [(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents]
+
+
+def split_at_edges(doc: Doc, edges: set) -> int:
+    """Split tokens at character offsets that fall inside them; returns how many
+    tokens were split. The transformer alignment is divided along with them."""
+    plans = []
+    for token in doc:
+        cuts = sorted(e - token.idx for e in edges if token.idx < e < token.idx + len(token))
+        if cuts:
+            pieces = [token.text[a:b] for a, b in zip([0] + cuts, cuts + [len(token)])]
+            plans.append((token.i, pieces))
+    if not plans:
+        return 0
+    old_trf = doc._.trf_data if Doc.has_extension("trf_data") else None
+    old_starts = [(t.idx, t.idx + len(t)) for t in doc]
+    with doc.retokenize() as retokenizer:
+        for i, pieces in plans:
+            token = doc[i]
+            retokenizer.split(token, pieces, heads=[(token, 0)] * len(pieces))
+    if old_trf is not None and getattr(old_trf, "align", None) is not None and len(old_trf.align.lengths):
+        doc._.trf_data = _split_alignment(doc, old_trf, old_starts)
+    return len(plans)
+
+
+def _split_alignment(doc: Doc, trf_data, old_spans: List[Tuple[int, int]]):
+    """Give each new token the rows of the old token it came from (all of them:
+    a wordpiece-exact share would need the units, and sharing keeps every
+    token aligned, which is what later components need)."""
+    from thinc.types import Ragged
+
+    xp = numpy
+    lengths = [int(n) for n in trf_data.align.lengths]
+    rows = trf_data.align.dataXd.ravel().tolist()
+    offsets = numpy.cumsum([0] + lengths)
+    new_rows, new_lengths = [], []
+    old = 0
+    for token in doc:
+        while old_spans[old][1] <= token.idx:
+            old += 1
+        token_rows = rows[offsets[old] : offsets[old + 1]]
+        new_rows.extend(token_rows)
+        new_lengths.append(len(token_rows))
+    align = Ragged(xp.asarray(new_rows, dtype="i"), xp.asarray(new_lengths, dtype="i"))
+    return dataclasses.replace(trf_data, align=align)
+
+
+def _softmax(logits: numpy.ndarray) -> numpy.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = numpy.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)

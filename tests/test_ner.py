@@ -1,0 +1,180 @@
+"""spacy_ft_ner: entities inside jieba tokens, round trips, long docs, processes."""
+
+import random
+
+import numpy
+import pytest
+import spacy
+from spacy.tokens import Doc
+from spacy.training import Example
+from thinc.api import Adam, fix_random_seed
+
+from spacy_ft.bio import allowed_transitions, bio_tags, decode, encode, spans_from_tags
+from spacy_ft.scoring import score_char_entities
+from spacy_ft.wordpiece_units import piece_spans
+from tests.conftest import JIEBA
+from tests.ner_data import corpus, glued_words
+
+WINDOW = {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 32, "stride": 24}
+ENGLISH = [
+    ("John lives in Paris .", [(0, 4, "PER"), (14, 19, "LOC")]),
+    ("Mary visited London yesterday .", [(0, 4, "PER"), (13, 19, "LOC")]),
+    ("we met Anna in Berlin .", [(7, 11, "PER"), (15, 21, "LOC")]),
+    ("Peter likes Rome .", [(0, 5, "PER"), (12, 16, "LOC")]),
+]
+
+
+@pytest.fixture(scope="module")
+def bert_path(tmp_path_factory):
+    from spacy_ft.testing import make_tiny_bert
+
+    texts = [t for t, _ in corpus(400, 1) + corpus(100, 2)] + [t for t, _ in ENGLISH]
+    return str(make_tiny_bert(tmp_path_factory.mktemp("ner_bert"), texts))
+
+
+def build(bert_path, lang="zh"):
+    nlp = spacy.blank(lang, config={"nlp": {"tokenizer": JIEBA}} if lang == "zh" else {})
+    if lang == "zh":
+        nlp.tokenizer.add_words(glued_words())
+    nlp.add_pipe(
+        "transformer",
+        config={
+            "model": {
+                "@architectures": "spacy-transformers.TransformerModel.v3",
+                "name": bert_path,
+                "get_spans": WINDOW,
+            }
+        },
+    )
+    nlp.add_pipe("spacy_ft_ner")
+    return nlp
+
+
+def char_reference(text, entities):
+    """Gold on a per-character doc, as NER corpora annotate Chinese."""
+    doc = Doc(spacy.blank("zh").vocab, words=list(text), spaces=[False] * len(text))
+    doc.ents = [doc.char_span(s, e, label=label) for s, e, label in entities]
+    return doc
+
+
+def examples(nlp, data):
+    return [Example(nlp.make_doc(text), char_reference(text, ann["entities"])) for text, ann in data]
+
+
+def train(nlp, train_examples, steps=60, seed=0):
+    fix_random_seed(seed)
+    rng = random.Random(seed)
+    nlp.initialize(lambda: train_examples)
+    optimizer = Adam(2e-3)
+    for _ in range(steps):
+        nlp.update(rng.sample(train_examples, min(16, len(train_examples))), sgd=optimizer)
+    return nlp
+
+
+@pytest.fixture(scope="module")
+def trained(bert_path):
+    nlp = build(bert_path)
+    return train(nlp, examples(nlp, corpus(300, seed=1)))
+
+
+def test_entities_inside_jieba_tokens_are_learned(trained):
+    dev = corpus(100, seed=2)
+    dev_examples = examples(trained, dev)
+    inside = sum(
+        1
+        for eg in dev_examples
+        for s, e, _ in ((x.start_char, x.end_char, x.label_) for x in eg.reference.ents)
+        if eg.predicted.char_span(s, e) is None
+    )
+    assert inside == sum(len(ann["entities"]) for _, ann in dev)  # every gold entity is inside a jieba token
+    scores = trained.evaluate(dev_examples)
+    assert scores["ents_f"] >= 0.95
+    assert set(scores["ents_per_type"]) == {"PER", "LOC"}
+
+
+def test_tokens_are_split_and_alignment_kept(trained):
+    doc = trained("今天张伟队和北京站开始了。")
+    assert [(e.text, e.label_) for e in doc.ents] == [("张伟", "PER"), ("北京", "LOC")]
+    assert [t.text for t in doc][:3] == ["今天", "张伟", "队"]
+    assert doc.text == "今天张伟队和北京站开始了。"
+    assert len(doc._.trf_data.align.lengths) == len(doc)
+    scores = doc.spans["ents_scored"].attrs["scores"]
+    assert len(scores) == 2 and all(0.5 < s <= 1.0 for s in scores)
+    Doc(doc.vocab).from_bytes(doc.to_bytes())  # still a consistent doc
+
+
+def test_round_trip_gives_identical_entities_and_scores(trained, tmp_path):
+    texts = [t for t, _ in corpus(20, seed=3)]
+    expected = [(doc.ents, doc.spans["ents_scored"].attrs["scores"]) for doc in trained.pipe(texts)]
+    trained.to_disk(tmp_path / "ner")
+    loaded = spacy.load(tmp_path / "ner")
+    for doc, (ents, scores) in zip(loaded.pipe(texts), expected):
+        assert [(e.start_char, e.end_char, e.label_) for e in doc.ents] == [
+            (e.start_char, e.end_char, e.label_) for e in ents
+        ]
+        numpy.testing.assert_allclose(doc.spans["ents_scored"].attrs["scores"], scores, rtol=1e-5)
+
+
+def test_empty_whitespace_and_long_docs(trained):
+    long_text = "".join(t for t, _ in corpus(400, seed=4))[:10_000]
+    empty, space, long_doc = trained.pipe(["", "  \n ", long_text])
+    assert len(empty) == 0 and list(empty.ents) == []
+    assert space.text == "  \n " and list(space.ents) == []
+    assert long_doc.text == long_text
+    assert len(long_doc.ents) > 300  # found across all windows, not just the first
+    assert all(e.text in long_text[e.start_char : e.end_char] for e in long_doc.ents)
+
+
+def test_n_process_gives_same_entities(trained):
+    texts = [t for t, _ in corpus(12, seed=5)]
+    single = [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in trained.pipe(texts)]
+    multi = [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in trained.pipe(texts, n_process=2)]
+    assert multi == single and any(single)
+
+
+def test_english_word_tokens(bert_path):
+    nlp = build(bert_path, lang="en")
+    data = [(t, {"entities": ents}) for t, ents in ENGLISH]
+    train_examples = [Example.from_dict(nlp.make_doc(t), {"entities": ann["entities"]}) for t, ann in data]
+    train(nlp, train_examples, steps=40)
+    doc = nlp("John lives in Paris .")
+    assert [(e.text, e.label_) for e in doc.ents] == [("John", "PER"), ("Paris", "LOC")]
+
+
+def test_no_labels_is_an_error(bert_path):
+    nlp = build(bert_path)
+    with pytest.raises(ValueError, match=r"spacy_ft_ner.*no entity labels"):
+        nlp.initialize(lambda: [Example(nlp.make_doc("没有实体"), nlp.make_doc("没有实体"))])
+
+
+def test_piece_spans():
+    assert piece_spans("Washington", ["washing", "##ton"]) == [(0, 7), (7, 10)]
+    assert piece_spans("Café", ["cafe"]) == [(0, 4)]
+    assert piece_spans("邓小平理论", list("邓小平理论")) == [(i, i + 1) for i in range(5)]
+    assert piece_spans("x😀", ["x", "[UNK]"]) is None
+
+
+def test_bio_encode_decode_and_spans():
+    tags = bio_tags(["PER"])
+    assert tags == ["O", "B-PER", "I-PER"]
+    starts, ends = [0, 1, 2, 4], [1, 2, 4, 5]
+    assert encode(starts, ends, [(1, 4, "PER")], tags) == ([0, 1, 2, 0], [])
+    # starts inside the unit 2-4: kept on the units it touches, and reported
+    assert encode(starts, ends, [(3, 5, "PER")], tags) == ([0, 0, 1, 2], [(3, 5, "PER")])
+    log_probs = numpy.log(numpy.array([[0.1, 0.1, 0.8], [0.1, 0.1, 0.8], [0.8, 0.1, 0.1]]))
+    path = decode(log_probs, allowed_transitions(tags), tags)
+    assert tags[path[0]] != "I-PER"  # never starts inside an entity
+    probs = numpy.exp(log_probs)
+    assert spans_from_tags([1, 2, 0], probs, [0, 1, 2], [1, 2, 3], tags) == [
+        (0, 2, "PER", pytest.approx(0.45))
+    ]
+
+
+def test_char_entity_scores_on_known_answer():
+    nlp = spacy.blank("zh")
+    predicted = char_reference("张伟在北京", [(0, 2, "PER"), (3, 4, "LOC")])
+    reference = char_reference("张伟在北京", [(0, 2, "PER"), (3, 5, "LOC")])
+    scores = score_char_entities([Example(predicted, reference)])
+    assert scores["ents_p"] == 0.5 and scores["ents_r"] == 0.5
+    assert scores["ents_per_type"]["PER"]["f"] == 1.0 and scores["ents_per_type"]["LOC"]["f"] == 0.0
+    del nlp
