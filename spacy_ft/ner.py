@@ -10,6 +10,7 @@ after it still see consistent transformer data. Entity confidences go to
 ``doc.spans[spans_key]`` with ``attrs["scores"]``.
 """
 
+import bisect
 import dataclasses
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -21,7 +22,9 @@ from spacy.training import Example, validate_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
+from . import crf
 from .bio import allowed_transitions, bio_tags, decode, encode, spans_from_tags
+from .crf import MASKED, masked
 from .fork_safety import make_torch_fork_safe
 from .scoring import score_char_entities
 
@@ -32,6 +35,7 @@ DEFAULT_MODEL = Config().from_str(
 [model]
 @architectures = "spacy_ft.TokenClassifier.v1"
 dropout = 0.1
+crf = false
 
 [model.tok2vec]
 @architectures = "spacy_ft.TransformerDataListener.v1"
@@ -97,12 +101,35 @@ class TransformerNER(TrainablePipe):
         outputs = self.model.predict(docs)
         return [self._decode(units, logits) for units, logits in outputs]
 
-    def _decode(self, units, logits) -> List[Tuple[int, int, str, float]]:
+    @property
+    def allowed(self) -> numpy.ndarray:
         if self._allowed is None:
             self._allowed = allowed_transitions(self.tags)
+        return self._allowed
+
+    def _crf_scores(self) -> Optional[Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]]:
+        """Masked CRF transitions, start and end scores, or None without a CRF."""
+        if not self.model.has_ref("crf"):
+            return None
+        crf_layer = self.model.get_ref("crf")
+        to_numpy = self.model.ops.to_numpy
+        transitions = masked(to_numpy(crf_layer.get_param("transitions")), self.allowed)
+        start = to_numpy(crf_layer.get_param("start")) + numpy.array(
+            [MASKED if tag.startswith("I-") else 0.0 for tag in self.tags]
+        )
+        return transitions, start, to_numpy(crf_layer.get_param("end"))
+
+    def _decode(self, units, logits) -> List[Tuple[int, int, str, float]]:
         logits = self.model.ops.to_numpy(logits)
-        probs = _softmax(logits)
-        path = decode(numpy.log(probs + 1e-12), self._allowed, self.tags)
+        if not len(logits):
+            return []
+        crf_scores = self._crf_scores()
+        if crf_scores is None:
+            probs = _softmax(logits)
+            path = decode(numpy.log(probs + 1e-12), self.allowed, self.tags)
+        else:
+            path = crf.viterbi(logits, *crf_scores)
+            _, probs, _ = crf.forward_backward(logits, *crf_scores)
         return spans_from_tags(path, probs, units.starts, units.ends, self.tags)
 
     def set_annotations(self, docs: Iterable[Doc], predictions) -> None:
@@ -123,19 +150,37 @@ class TransformerNER(TrainablePipe):
     # -- training ---------------------------------------------------------------
 
     def get_loss(self, examples: Iterable[Example], outputs) -> Tuple[float, List]:
-        """Softmax cross-entropy per unit against the gold entities' characters."""
+        """Per-unit softmax cross-entropy, or the CRF's negative log-likelihood,
+        against the gold entities' characters; normalized per unit either way."""
         ops = self.model.ops
         tags = self.tags
         total_units = max(1, sum(len(units) for units, _ in outputs))
+        crf_scores = self._crf_scores()
+        crf_grads = [numpy.zeros_like(array) for array in crf_scores] if crf_scores else None
         loss = 0.0
         d_outputs = []
         for example, (units, logits) in zip(examples, outputs):
             gold, _ = encode(units.starts, units.ends, gold_entities(example.reference), tags)
-            probs = _softmax(ops.to_numpy(logits))
-            truth = numpy.zeros_like(probs)
-            truth[numpy.arange(len(gold)), gold] = 1.0
-            loss += float(-numpy.log((probs * truth).sum(axis=1) + 1e-12).sum())
-            d_outputs.append(ops.asarray2f((probs - truth) / total_units))
+            logits = ops.to_numpy(logits)
+            if not len(gold):
+                d_outputs.append(ops.alloc2f(0, len(tags)))
+                continue
+            if crf_scores is None:
+                probs = _softmax(logits)
+                truth = numpy.zeros_like(probs)
+                truth[numpy.arange(len(gold)), gold] = 1.0
+                loss += float(-numpy.log((probs * truth).sum(axis=1) + 1e-12).sum())
+                d_logits = probs - truth
+            else:
+                nll, d_logits, *d_crf = crf.nll_and_gradients(logits, *crf_scores, gold)
+                loss += nll
+                for total, grad in zip(crf_grads, d_crf):
+                    total += grad
+            d_outputs.append(ops.asarray2f(d_logits / total_units))
+        if crf_grads is not None:
+            crf_layer = self.model.get_ref("crf")
+            for name, grad in zip(("transitions", "start", "end"), crf_grads):
+                crf_layer.inc_grad(name, ops.asarray(grad / total_units, dtype="f"))
         return loss / total_units, d_outputs
 
     def initialize(
@@ -167,26 +212,50 @@ def gold_entities(doc: Doc) -> List[Tuple[int, int, str]]:
     return [(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents]
 
 
-def split_at_edges(doc: Doc, edges: set) -> int:
+def split_at_edges(doc: Doc, edges: Iterable[int]) -> int:
     """Split tokens at character offsets that fall inside them; returns how many
-    tokens were split. The transformer alignment is divided along with them."""
+    tokens were split. The pieces keep the token's annotation (tag, POS, morph,
+    dependency head, sentence start on the first piece only, entities), and the
+    transformer alignment is divided along with them."""
+    cuts_sorted = sorted(set(edges))
     plans = []
     for token in doc:
-        cuts = sorted(e - token.idx for e in edges if token.idx < e < token.idx + len(token))
+        first = bisect.bisect_right(cuts_sorted, token.idx)
+        last = bisect.bisect_left(cuts_sorted, token.idx + len(token))
+        cuts = [c - token.idx for c in cuts_sorted[first:last]]
         if cuts:
             pieces = [token.text[a:b] for a, b in zip([0] + cuts, cuts + [len(token)])]
             plans.append((token.i, pieces))
     if not plans:
         return 0
     old_trf = doc._.trf_data if Doc.has_extension("trf_data") else None
-    old_starts = [(t.idx, t.idx + len(t)) for t in doc]
+    old_spans = [(t.idx, t.idx + len(t)) for t in doc]
+    old_ents = [(e.start_char, e.end_char, e.label_, e.kb_id_) for e in doc.ents]
+    plans = [(i, pieces, _piece_annotation(doc, doc[i], len(pieces))) for i, pieces in plans]
     with doc.retokenize() as retokenizer:
-        for i, pieces in plans:
-            token = doc[i]
-            retokenizer.split(token, pieces, heads=[(token, 0)] * len(pieces))
+        for i, pieces, (heads, attrs) in plans:
+            retokenizer.split(doc[i], pieces, heads=heads, attrs=attrs)
+    if old_ents:  # spaCy leaves the new pieces' entity tags undefined
+        doc.ents = [doc.char_span(s, e, label=label, kb_id=kb_id) for s, e, label, kb_id in old_ents]
     if old_trf is not None and getattr(old_trf, "align", None) is not None and len(old_trf.align.lengths):
-        doc._.trf_data = _split_alignment(doc, old_trf, old_starts)
+        doc._.trf_data = _split_alignment(doc, old_trf, old_spans)
     return len(plans)
+
+
+def _piece_annotation(doc: Doc, token, n: int):
+    """Heads and attributes for the pieces of ``token``: spaCy's split leaves
+    the pieces after the first with whatever the following token had."""
+    # spaCy's split cannot write -1 ("not a start"); 0 ("unknown") also keeps a
+    # piece from starting a sentence.
+    attrs: Dict[str, list] = {"SENT_START": [1 if token.is_sent_start else 0] + [0] * (n - 1)}
+    for attr, value in (("TAG", token.tag_), ("POS", token.pos_), ("MORPH", str(token.morph))):
+        if doc.has_annotation(attr):
+            attrs[attr] = [value] * n
+    if doc.has_annotation("DEP"):
+        first_head = token.head if token.head.i != token.i else (token, 0)
+        attrs["DEP"] = [token.dep_] + ["dep"] * (n - 1)
+        return [first_head] + [(token, 0)] * (n - 1), attrs
+    return [(token, 0)] * n, attrs
 
 
 def _split_alignment(doc: Doc, trf_data, old_spans: List[Tuple[int, int]]):

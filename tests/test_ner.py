@@ -32,7 +32,7 @@ def bert_path(tmp_path_factory):
     return str(make_tiny_bert(tmp_path_factory.mktemp("ner_bert"), texts))
 
 
-def build(bert_path, lang="zh"):
+def build(bert_path, lang="zh", crf=False):
     nlp = spacy.blank(lang, config={"nlp": {"tokenizer": JIEBA}} if lang == "zh" else {})
     if lang == "zh":
         nlp.tokenizer.add_words(glued_words())
@@ -46,7 +46,7 @@ def build(bert_path, lang="zh"):
             }
         },
     )
-    nlp.add_pipe("spacy_ft_ner")
+    nlp.add_pipe("spacy_ft_ner", config={"model": {"crf": crf}})
     return nlp
 
 
@@ -90,6 +90,20 @@ def test_entities_inside_jieba_tokens_are_learned(trained):
     scores = trained.evaluate(dev_examples)
     assert scores["ents_f"] >= 0.95
     assert set(scores["ents_per_type"]) == {"PER", "LOC"}
+
+
+def test_crf_learns_and_round_trips(bert_path, tmp_path):
+    nlp = build(bert_path, crf=True)
+    train(nlp, examples(nlp, corpus(300, seed=1)))
+    transitions = nlp.get_pipe("spacy_ft_ner").model.get_ref("crf").get_param("transitions")
+    assert numpy.abs(transitions).max() > 0  # the CRF itself was trained
+    dev_examples = examples(nlp, corpus(60, seed=2))
+    assert nlp.evaluate(dev_examples)["ents_f"] >= 0.95
+    texts = [t for t, _ in corpus(10, seed=3)]
+    expected = [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in nlp.pipe(texts)]
+    nlp.to_disk(tmp_path / "crf")
+    loaded = spacy.load(tmp_path / "crf")
+    assert [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in loaded.pipe(texts)] == expected
 
 
 def test_tokens_are_split_and_alignment_kept(trained):
@@ -178,3 +192,25 @@ def test_char_entity_scores_on_known_answer():
     assert scores["ents_p"] == 0.5 and scores["ents_r"] == 0.5
     assert scores["ents_per_type"]["PER"]["f"] == 1.0 and scores["ents_per_type"]["LOC"]["f"] == 0.0
     del nlp
+
+
+def test_split_keeps_annotation_of_the_split_token():
+    from spacy_ft.ner import split_at_edges
+
+    words = ["他", "研究", "邓小平理论", "。", "中美", "关系"]
+    doc = Doc(
+        spacy.blank("zh").vocab,
+        words=words,
+        spaces=[False] * len(words),
+        tags=["r", "v", "nz", "x", "j", "n"],
+        sent_starts=[True, False, False, False, True, False],
+        heads=[1, 1, 1, 1, 5, 5],
+        deps=["nsubj", "ROOT", "obj", "punct", "nmod", "ROOT"],
+        ents=["O", "O", "B-THEORY", "O", "B-LOC", "O"],
+    )
+    assert split_at_edges(doc, {6, 10, 11, 0}) == 2  # 0 and 11 are token edges already
+    assert [t.text for t in doc] == ["他", "研究", "邓小平", "理论", "。", "中", "美", "关系"]
+    assert [t.tag_ for t in doc] == ["r", "v", "nz", "nz", "x", "j", "j", "n"]
+    assert [s.text for s in doc.sents] == ["他研究邓小平理论。", "中美关系"]
+    assert doc[2].head.text == "研究" and doc[3].head.text == "邓小平" and doc[6].head.text == "中"
+    assert [(e.text, e.label_) for e in doc.ents] == [("邓小平理论", "THEORY"), ("中美", "LOC")]

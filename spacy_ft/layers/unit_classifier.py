@@ -14,17 +14,35 @@ from ..wordpiece_units import DocUnits, doc_units
 from .doc_pooling import hidden_states
 
 
-def unit_classifier(tok2vec: Model, dropout: float = 0.1, nO=None) -> Model:
+def unit_classifier(tok2vec: Model, dropout: float = 0.1, nO=None, crf: bool = False) -> Model:
+    """With ``crf``, the model also holds CRF transition, start and end scores
+    (``crf_params``); the NER component uses them for its loss and decoding."""
     output_layer = Linear(nO=nO)
     dropout_layer = Dropout(dropout)
+    layers = [tok2vec, dropout_layer, output_layer]
+    refs = {"tok2vec": tok2vec, "dropout": dropout_layer, "output_layer": output_layer}
+    if crf:
+        refs["crf"] = crf_params(nO)
+        layers.append(refs["crf"])
+    return Model("unit_classifier", _forward, init=_init, layers=layers, refs=refs, dims={"nO": nO})
+
+
+def crf_params(n_tags=None) -> Model:
+    """Holds the CRF's parameters so thinc optimizes and serializes them."""
     return Model(
-        "unit_classifier",
-        _forward,
-        init=_init,
-        layers=[tok2vec, dropout_layer, output_layer],
-        refs={"tok2vec": tok2vec, "dropout": dropout_layer, "output_layer": output_layer},
-        dims={"nO": nO},
+        "crf_params",
+        lambda model, X, is_train: (X, lambda dY: dY),
+        init=_init_crf,
+        params={"transitions": None, "start": None, "end": None},
+        dims={"nO": n_tags},
     )
+
+
+def _init_crf(model: Model, X=None, Y=None) -> None:
+    n_tags = model.get_dim("nO")
+    model.set_param("transitions", model.ops.alloc2f(n_tags, n_tags))
+    model.set_param("start", model.ops.alloc1f(n_tags))
+    model.set_param("end", model.ops.alloc1f(n_tags))
 
 
 def _init(model: Model, X=None, Y=None) -> None:
@@ -32,6 +50,9 @@ def _init(model: Model, X=None, Y=None) -> None:
     output_layer = model.get_ref("output_layer")
     if model.has_dim("nO"):
         output_layer.set_dim("nO", model.get_dim("nO"))
+        if model.has_ref("crf"):
+            model.get_ref("crf").set_dim("nO", model.get_dim("nO"))
+            model.get_ref("crf").initialize()
     if X is None:
         return
     tok2vec.initialize(X=X)
