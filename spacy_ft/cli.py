@@ -74,6 +74,40 @@ def tokenize_command(
             typer.echo(" | ".join(t.text for t in doc if not t.is_space))
 
 
+@app.command("convert")
+def convert_command(
+    input_path: Path = typer.Argument(..., help="Corpus file"),
+    output_path: Path = typer.Argument(..., help="Output .spacy file"),
+    fmt: str = typer.Option(
+        "char", "--format", "-f", help="char (auto BIO/BMES/BIOES), bio, bmes, bioes or conll"
+    ),
+    lang: str = typer.Option(
+        "zh", help="zh (Jieba tokenizer) or another language code for spaCy's tokenizer"
+    ),
+    model: Optional[str] = typer.Option(
+        None, help="Tokenize with this pipeline's tokenizer instead of --lang"
+    ),
+    joiner: Optional[str] = typer.Option(
+        None, help="CoNLL: text between tokens (default '' for zh, ' ' otherwise)"
+    ),
+) -> None:
+    """Convert an NER corpus to .spacy without losing an entity: tokens that an
+    entity starts or ends inside are split, and the report counts them."""
+    from .corpora import convert
+
+    if model is not None:
+        import spacy
+
+        nlp = spacy.load(model)
+    else:
+        nlp = _load_pipeline(lang)
+    if joiner is None:
+        joiner = "" if nlp.lang == "zh" else " "
+    report = convert(input_path, output_path, nlp, fmt=fmt, joiner=joiner)
+    typer.echo(f"{input_path}: {report.summary()}")
+    typer.echo(f"Saved {report.docs} docs to {output_path}")
+
+
 @app.command("tune-thresholds")
 def tune_thresholds_command(
     model: str = typer.Argument(..., help="Trained pipeline directory or package"),

@@ -5,7 +5,7 @@ the pipeline tokenizes with jieba, whose words often swallow an entity edge:
 邓小平 is inside the single jieba token 邓小平理论. ``doc.ents`` only holds
 token-aligned spans, so a naive conversion silently drops such entities. Here
 every document is tokenized with the pipeline's own tokenizer and then split
-at each entity edge that falls inside a token (``spacy_ft.ner.split_at_edges``),
+at each entity edge that falls inside a token (``spacy_ft.token_split.split_at_edges``),
 so every entity becomes a token span and lands in ``doc.ents`` exactly.
 
 Nothing is dropped silently: malformed lines raise :class:`CorpusFormatError`
@@ -13,8 +13,7 @@ naming ``file:line``; tag sequences that break their scheme are repaired by a
 fixed rule and counted (see :func:`decode_tags`); entity edges on whitespace are
 trimmed and counted; overlapping or unalignable entities raise.
 
-Module imports stay light (spaCy and the standard library): ``spacy_ft.ner``
-pulls in torch, so it is imported only when a document is converted.
+Module imports stay light: spaCy, numpy and the standard library.
 """
 
 from __future__ import annotations
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional, Union
 
 from spacy.tokens import Doc, DocBin
+
+from .token_split import split_at_edges
 
 if TYPE_CHECKING:  # pragma: no cover
     from spacy.language import Language
@@ -380,7 +381,6 @@ def checked_entities(sample: Sample) -> tuple[list[Entity], int]:
 def sample_to_doc(nlp: Language, sample: Sample, report: ConversionReport) -> Doc:
     """Tokenize with the pipeline's tokenizer, split tokens at entity edges inside
     them, set ``doc.ents``, and verify every entity landed exactly."""
-    from .ner import split_at_edges  # spacy_ft.ner imports torch: only when converting
 
     entities, trimmed = checked_entities(sample)
     doc = nlp.make_doc(sample.text)

@@ -10,8 +10,6 @@ after it still see consistent transformer data. Entity confidences go to
 ``doc.spans[spans_key]`` with ``attrs["scores"]``.
 """
 
-import bisect
-import dataclasses
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
@@ -27,6 +25,7 @@ from .bio import allowed_transitions, bio_tags, decode, encode, spans_from_tags
 from .crf import MASKED, masked
 from .fork_safety import make_torch_fork_safe
 from .scoring import score_char_entities
+from .token_split import split_at_edges
 
 NAME = "spacy_ft_ner"
 
@@ -210,74 +209,6 @@ class TransformerNER(TrainablePipe):
 
 def gold_entities(doc: Doc) -> List[Tuple[int, int, str]]:
     return [(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents]
-
-
-def split_at_edges(doc: Doc, edges: Iterable[int]) -> int:
-    """Split tokens at character offsets that fall inside them; returns how many
-    tokens were split. The pieces keep the token's annotation (tag, POS, morph,
-    dependency head, sentence start on the first piece only, entities), and the
-    transformer alignment is divided along with them."""
-    cuts_sorted = sorted(set(edges))
-    plans = []
-    for token in doc:
-        first = bisect.bisect_right(cuts_sorted, token.idx)
-        last = bisect.bisect_left(cuts_sorted, token.idx + len(token))
-        cuts = [c - token.idx for c in cuts_sorted[first:last]]
-        if cuts:
-            pieces = [token.text[a:b] for a, b in zip([0] + cuts, cuts + [len(token)])]
-            plans.append((token.i, pieces))
-    if not plans:
-        return 0
-    old_trf = doc._.trf_data if Doc.has_extension("trf_data") else None
-    old_spans = [(t.idx, t.idx + len(t)) for t in doc]
-    old_ents = [(e.start_char, e.end_char, e.label_, e.kb_id_) for e in doc.ents]
-    plans = [(i, pieces, _piece_annotation(doc, doc[i], len(pieces))) for i, pieces in plans]
-    with doc.retokenize() as retokenizer:
-        for i, pieces, (heads, attrs) in plans:
-            retokenizer.split(doc[i], pieces, heads=heads, attrs=attrs)
-    if old_ents:  # spaCy leaves the new pieces' entity tags undefined
-        doc.ents = [doc.char_span(s, e, label=label, kb_id=kb_id) for s, e, label, kb_id in old_ents]
-    if old_trf is not None and getattr(old_trf, "align", None) is not None and len(old_trf.align.lengths):
-        doc._.trf_data = _split_alignment(doc, old_trf, old_spans)
-    return len(plans)
-
-
-def _piece_annotation(doc: Doc, token, n: int):
-    """Heads and attributes for the pieces of ``token``: spaCy's split leaves
-    the pieces after the first with whatever the following token had."""
-    # spaCy's split cannot write -1 ("not a start"); 0 ("unknown") also keeps a
-    # piece from starting a sentence.
-    attrs: Dict[str, list] = {"SENT_START": [1 if token.is_sent_start else 0] + [0] * (n - 1)}
-    for attr, value in (("TAG", token.tag_), ("POS", token.pos_), ("MORPH", str(token.morph))):
-        if doc.has_annotation(attr):
-            attrs[attr] = [value] * n
-    if doc.has_annotation("DEP"):
-        first_head = token.head if token.head.i != token.i else (token, 0)
-        attrs["DEP"] = [token.dep_] + ["dep"] * (n - 1)
-        return [first_head] + [(token, 0)] * (n - 1), attrs
-    return [(token, 0)] * n, attrs
-
-
-def _split_alignment(doc: Doc, trf_data, old_spans: List[Tuple[int, int]]):
-    """Give each new token the rows of the old token it came from (all of them:
-    a wordpiece-exact share would need the units, and sharing keeps every
-    token aligned, which is what later components need)."""
-    from thinc.types import Ragged
-
-    xp = numpy
-    lengths = [int(n) for n in trf_data.align.lengths]
-    rows = trf_data.align.dataXd.ravel().tolist()
-    offsets = numpy.cumsum([0] + lengths)
-    new_rows, new_lengths = [], []
-    old = 0
-    for token in doc:
-        while old_spans[old][1] <= token.idx:
-            old += 1
-        token_rows = rows[offsets[old] : offsets[old + 1]]
-        new_rows.extend(token_rows)
-        new_lengths.append(len(token_rows))
-    align = Ragged(xp.asarray(new_rows, dtype="i"), xp.asarray(new_lengths, dtype="i"))
-    return dataclasses.replace(trf_data, align=align)
 
 
 def _softmax(logits: numpy.ndarray) -> numpy.ndarray:

@@ -445,3 +445,25 @@ print([s.entities for s in read_conll({str(path)!r})])
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "[[(0, 8, 'LOC')]]"
+
+
+def test_convert_command_reports_and_keeps_crossing_entities(tmp_path):
+    from spacy.tokens import DocBin
+    from typer.testing import CliRunner
+
+    from spacy_ft.cli import app
+
+    text = "他研究邓小平理论"
+    tags = ["O", "O", "O", "B-PER", "I-PER", "I-PER", "O", "O"]
+    source = tmp_path / "train.char.bio"
+    source.write_text("".join(f"{c} {t}\n" for c, t in zip(text, tags)) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["convert", str(source), str(tmp_path / "train.spacy")])
+    assert result.exit_code == 0, result.output
+    assert "train.char.bio" in result.output and "Saved 1 docs" in result.output
+    nlp = spacy.blank("zh")
+    (doc,) = DocBin().from_disk(tmp_path / "train.spacy").get_docs(nlp.vocab)
+    assert [(e.text, e.start_char, e.end_char) for e in doc.ents] == [("邓小平", 3, 6)]
+    bad = tmp_path / "bad.bio"
+    bad.write_text("他 O\n研究\n", encoding="utf-8")
+    failed = CliRunner().invoke(app, ["convert", str(bad), str(tmp_path / "bad.spacy")])
+    assert failed.exit_code != 0 and "bad.bio:2" in str(failed.exception)

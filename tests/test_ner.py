@@ -195,7 +195,7 @@ def test_char_entity_scores_on_known_answer():
 
 
 def test_split_keeps_annotation_of_the_split_token():
-    from spacy_ft.ner import split_at_edges
+    from spacy_ft.token_split import split_at_edges
 
     words = ["他", "研究", "邓小平理论", "。", "中美", "关系"]
     doc = Doc(
