@@ -108,6 +108,43 @@ def convert_command(
     typer.echo(f"Saved {report.docs} docs to {output_path}")
 
 
+@app.command("evaluate")
+def evaluate_command(
+    model: str = typer.Argument(..., help="Trained pipeline directory or package"),
+    data_path: Path = typer.Argument(..., help="Gold data (.spacy)"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the scores as JSON here"),
+) -> None:
+    """Score a pipeline on gold data: per-type entity report (on character
+    offsets, laid out like seqeval's) and the classifier's cats scores."""
+    import spacy
+    import srsly
+    from spacy.tokens import DocBin
+    from spacy.training import Example
+
+    from .classifier import TransformerTextCategorizer
+    from .scoring import entity_report, format_entity_report
+
+    if not data_path.is_file():
+        raise typer.BadParameter(f"gold data not found: {data_path}")
+    nlp = spacy.load(model)
+    references = list(DocBin().from_disk(data_path).get_docs(nlp.vocab))
+    examples = [Example(p, r) for p, r in zip(nlp.pipe(r.text for r in references), references)]
+    results = {"docs": len(examples)}
+    if any(ref.ents for ref in references):
+        results["ents"] = entity_report(examples)
+        typer.echo(format_entity_report(results["ents"]))
+    for name, pipe in nlp.pipeline:
+        if isinstance(pipe, TransformerTextCategorizer) and any(ref.cats for ref in references):
+            cats = pipe.score(examples)
+            results[name] = cats
+            typer.echo(
+                f"{name}: {cats['cats_score_desc']} {cats['cats_score']:.4f}, macro F {cats['cats_macro_f']:.4f}"
+            )
+    if output is not None:
+        srsly.write_json(output, results)
+        typer.echo(f"Saved scores to {output}")
+
+
 @app.command("tune-thresholds")
 def tune_thresholds_command(
     model: str = typer.Argument(..., help="Trained pipeline directory or package"),

@@ -214,3 +214,42 @@ def test_split_keeps_annotation_of_the_split_token():
     assert [s.text for s in doc.sents] == ["他研究邓小平理论。", "中美关系"]
     assert doc[2].head.text == "研究" and doc[3].head.text == "邓小平" and doc[6].head.text == "中"
     assert [(e.text, e.label_) for e in doc.ents] == [("邓小平理论", "THEORY"), ("中美", "LOC")]
+
+
+def test_entity_report_like_seqeval():
+    from spacy_ft.scoring import entity_report, format_entity_report
+
+    predicted = char_reference("张伟在北京和上海", [(0, 2, "PER"), (3, 4, "LOC"), (6, 8, "LOC")])
+    reference = char_reference("张伟在北京和上海", [(0, 2, "PER"), (3, 5, "LOC"), (6, 8, "LOC")])
+    report = entity_report([Example(predicted, reference)])
+    assert report["types"]["PER"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 1}
+    assert report["types"]["LOC"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
+    assert report["micro avg"]["f1"] == pytest.approx(2 / 3)
+    assert report["macro avg"]["f1"] == pytest.approx(0.75)
+    assert report["weighted avg"]["f1"] == pytest.approx((1.0 * 1 + 0.5 * 2) / 3)
+    text = format_entity_report(report)
+    assert text.splitlines()[0].split() == ["precision", "recall", "f1-score", "support"]
+    assert "         LOC     0.5000     0.5000     0.5000          2" in text
+
+
+def test_evaluate_command_writes_the_report(trained, tmp_path):
+    import json
+
+    from spacy.tokens import DocBin
+    from typer.testing import CliRunner
+
+    from spacy_ft.cli import app
+
+    trained.to_disk(tmp_path / "model")
+    gold = DocBin(docs=[eg.reference for eg in examples(trained, corpus(30, seed=8))])
+    gold.to_disk(tmp_path / "dev.spacy")
+    result = CliRunner().invoke(
+        app,
+        ["evaluate", str(tmp_path / "model"), str(tmp_path / "dev.spacy"), "-o", str(tmp_path / "s.json")],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "s.json").read_text())
+    assert report["docs"] == 30
+    assert set(report["ents"]["types"]) == {"PER", "LOC"}
+    assert report["ents"]["micro avg"]["f1"] >= 0.95
+    assert "weighted avg" in result.output and "PER" in result.output
