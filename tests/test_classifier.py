@@ -248,3 +248,16 @@ def test_n_process_gives_same_cats(bert_path):
     for a, b in zip(single, multi):
         assert a.keys() == b.keys()
         numpy.testing.assert_allclose([a[k] for k in a], [b[k] for k in a], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("keep_alignment", [False, True])
+def test_trf_cleanup_drops_hidden_states_not_results(bert_path, keep_alignment):
+    nlp = train(build(bert_path), sentiment(64, seed=1), steps=4)
+    texts = [text for text, _ in sentiment(8, seed=7)]
+    expected = [doc.cats for doc in nlp.pipe(texts)]
+    nlp.add_pipe("spacy_ft_trf_cleanup", config={"keep_alignment": keep_alignment})
+    docs = list(nlp.pipe(texts))
+    for doc, cats in zip(docs, expected):
+        assert doc.cats == pytest.approx(cats)
+        assert "last_hidden_state" not in doc._.trf_data.model_output
+        assert len(doc._.trf_data.align.lengths) == (len(doc) if keep_alignment else 0)
