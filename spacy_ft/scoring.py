@@ -104,21 +104,31 @@ def best_threshold(scores: Sequence[float], truths: Sequence[bool], default: flo
     return float(best)
 
 
+def _count_char_entities(examples: Iterable[Example]):
+    """Per-type and overall counts of exact (start char, end char, label) matches."""
+    per_type: Dict[str, PRFScore] = {}
+    support: Dict[str, int] = {}
+    total = PRFScore()
+    for example in examples:
+        gold = {(e.start_char, e.end_char, e.label_) for e in example.reference.ents}
+        guess = {(e.start_char, e.end_char, e.label_) for e in example.predicted.ents}
+        for label in {e[2] for e in gold | guess}:
+            per_type.setdefault(label, PRFScore()).score_set(
+                {e for e in guess if e[2] == label}, {e for e in gold if e[2] == label}
+            )
+        for _, _, label in gold:
+            support[label] = support.get(label, 0) + 1
+        total.score_set(guess, gold)
+    return per_type, support, total
+
+
 def score_char_entities(examples: Iterable[Example]) -> Dict[str, Any]:
     """Entity P/R/F on exact character offsets, overall and per type.
 
     Scoring on characters, not tokens, judges a Chinese NER against the
     corpus's own character annotation, whatever the tokenizer did.
     """
-    per_type: Dict[str, PRFScore] = {}
-    total = PRFScore()
-    for example in examples:
-        gold = {(e.start_char, e.end_char, e.label_) for e in example.reference.ents}
-        guess = {(e.start_char, e.end_char, e.label_) for e in example.predicted.ents}
-        for label in {e[2] for e in gold | guess}:
-            prf = per_type.setdefault(label, PRFScore())
-            prf.score_set({e for e in guess if e[2] == label}, {e for e in gold if e[2] == label})
-        total.score_set(guess, gold)
+    per_type, _, total = _count_char_entities(examples)
     return {
         "ents_p": total.precision,
         "ents_r": total.recall,
@@ -131,19 +141,7 @@ def entity_report(examples: Iterable[Example]) -> Dict[str, Any]:
     """Per-type precision, recall, F1 and support (gold count), with micro,
     macro and support-weighted averages, as seqeval's ``classification_report``,
     on exact character offsets."""
-    per_type: Dict[str, PRFScore] = {}
-    support: Dict[str, int] = {}
-    micro = PRFScore()
-    for example in examples:
-        gold = {(e.start_char, e.end_char, e.label_) for e in example.reference.ents}
-        guess = {(e.start_char, e.end_char, e.label_) for e in example.predicted.ents}
-        for label in {e[2] for e in gold | guess}:
-            per_type.setdefault(label, PRFScore()).score_set(
-                {e for e in guess if e[2] == label}, {e for e in gold if e[2] == label}
-            )
-        for _, _, label in gold:
-            support[label] = support.get(label, 0) + 1
-        micro.score_set(guess, gold)
+    per_type, support, micro = _count_char_entities(examples)
     rows = {
         label: {
             "precision": prf.precision,
