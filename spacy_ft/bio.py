@@ -21,6 +21,12 @@ def encode(starts: Sequence[int], ends: Sequence[int], entities: Sequence[Entity
     gold = [0] * len(starts)
     inexact = []
     for start, end, label in sorted(entities):
+        if f"B-{label}" not in index:
+            known = sorted({tag[2:] for tag in tags if tag != "O"})
+            raise ValueError(
+                f"[spacy_ft_ner] gold entity label {label!r} at characters {start}-{end} is not one of "
+                f"the component's labels {known}: add it (initialize labels) or fix the data"
+            )
         covered = [u for u in range(len(starts)) if starts[u] < end and ends[u] > start]
         if not covered:
             inexact.append((start, end, label))

@@ -34,7 +34,7 @@ DEFAULT_MODEL = Config().from_str(
 [model]
 @architectures = "spacy_ft.TokenClassifier.v1"
 dropout = 0.1
-crf = false
+crf = true
 
 [model.tok2vec]
 @architectures = "spacy_ft.TransformerDataListener.v1"

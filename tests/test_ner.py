@@ -175,6 +175,8 @@ def test_bio_encode_decode_and_spans():
     assert encode(starts, ends, [(1, 4, "PER")], tags) == ([0, 1, 2, 0], [])
     # starts inside the unit 2-4: kept on the units it touches, and reported
     assert encode(starts, ends, [(3, 5, "PER")], tags) == ([0, 0, 1, 2], [(3, 5, "PER")])
+    with pytest.raises(ValueError, match=r"label 'product' at characters 0-2 is not one of .*\['PER'\]"):
+        encode(starts, ends, [(0, 2, "product")], tags)
     log_probs = numpy.log(numpy.array([[0.1, 0.1, 0.8], [0.1, 0.1, 0.8], [0.8, 0.1, 0.1]]))
     path = decode(log_probs, allowed_transitions(tags), tags)
     assert tags[path[0]] != "I-PER"  # never starts inside an entity
