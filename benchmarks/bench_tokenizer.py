@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_CORPUS = Path("/work/shared/data/chnsenticorp/train.tsv")
+DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "chnsenticorp" / "train.tsv"
 DEFAULT_OUTPUT = Path("benchmarks/results/tokenizer.json")
 MIN_CORPUS_CHARS = 1_000_000
 
