@@ -118,17 +118,15 @@ def evaluate_command(
     offsets, laid out like seqeval's) and the classifier's cats scores."""
     import spacy
     import srsly
-    from spacy.tokens import DocBin
-    from spacy.training import Example
 
     from .classifier import TransformerTextCategorizer
-    from .scoring import entity_report, format_entity_report
+    from .scoring import entity_report, format_entity_report, predict_gold
 
     if not data_path.is_file():
         raise typer.BadParameter(f"gold data not found: {data_path}")
     nlp = spacy.load(model)
-    references = list(DocBin().from_disk(data_path).get_docs(nlp.vocab))
-    examples = [Example(p, r) for p, r in zip(nlp.pipe(r.text for r in references), references)]
+    examples = predict_gold(nlp, data_path)
+    references = [example.reference for example in examples]
     results = {"docs": len(examples)}
     if any(ref.ents for ref in references):
         results["ents"] = entity_report(examples)

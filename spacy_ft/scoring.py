@@ -1,9 +1,11 @@
 """Scores with spaCy's names, shared by components, evaluation and benchmarks."""
 
 import bisect
-from typing import Any, Dict, Iterable, Mapping, Optional, Sequence
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 from spacy.scorer import PRFScore, Scorer
+from spacy.tokens import DocBin
 from spacy.training import Example
 from spacy.util import registry
 
@@ -58,6 +60,18 @@ def score_cats(
         }
     )
     return results
+
+
+def predict_gold(nlp, gold_path: Union[str, Path]) -> List[Example]:
+    """Examples pairing the pipeline's predictions with the gold docs of a .spacy file."""
+    path = Path(gold_path)
+    if not path.is_file():
+        raise ValueError(f"[spacy_ft] gold data not found: '{path}'")
+    references = list(DocBin().from_disk(path).get_docs(nlp.vocab))
+    if not references:
+        raise ValueError(f"[spacy_ft] gold data '{path}' holds no documents")
+    predictions = nlp.pipe(reference.text for reference in references)
+    return [Example(predicted, reference) for predicted, reference in zip(predictions, references)]
 
 
 @registry.scorers("spacy_ft.textcat_scorer.v1")

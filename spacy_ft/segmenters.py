@@ -72,10 +72,6 @@ class Segmenter:
             self._cut_block = cut_block
         self._tag_text = tag_text
 
-    @property
-    def has_tags(self) -> bool:
-        return self._tag_text is not None
-
     def cut(self, text: str) -> List[str]:
         words: List[str] = []
         cut_block = self._cut_block

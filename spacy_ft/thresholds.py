@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Dict, Optional, Union
 
 from spacy.language import Language
-from spacy.tokens import DocBin
-from spacy.training import Example
 
 from .classifier import TransformerTextCategorizer
+from .scoring import predict_gold
 
 
 def find_classifier(nlp: Language, name: Optional[str] = None) -> TransformerTextCategorizer:
@@ -36,12 +35,4 @@ def tune_pipeline_thresholds(
 ) -> Dict[str, float]:
     """Predict the dev docs, tune each label's threshold for F1, store them in the pipeline."""
     classifier = find_classifier(nlp, component)
-    path = Path(dev_path)
-    if not path.is_file():
-        raise ValueError(f"[spacy_ft] dev data not found: '{path}'")
-    references = list(DocBin().from_disk(path).get_docs(nlp.vocab))
-    if not references:
-        raise ValueError(f"[spacy_ft] dev data '{path}' holds no documents")
-    predictions = nlp.pipe(ref.text for ref in references)
-    examples = [Example(predicted, reference) for predicted, reference in zip(predictions, references)]
-    return classifier.tune_thresholds(examples)
+    return classifier.tune_thresholds(predict_gold(nlp, dev_path))
