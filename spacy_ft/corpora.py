@@ -63,6 +63,8 @@ class Sample:
     source: str
     line: int
     repaired: int = 0
+    #: Classifier labels (``doc.cats``); empty for NER-only corpora.
+    cats: dict[str, float] = field(default_factory=dict)
 
     @property
     def where(self) -> str:
@@ -87,6 +89,8 @@ class ConversionReport:
     repaired_entities: int = 0
     entities_trimmed: int = 0
     labels: Counter = field(default_factory=Counter)
+    #: Docs per positive classifier label.
+    cats: Counter = field(default_factory=Counter)
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -98,6 +102,7 @@ class ConversionReport:
             "repaired_entities": self.repaired_entities,
             "entities_trimmed": self.entities_trimmed,
             "labels": dict(self.labels.most_common()),
+            "cats": dict(self.cats.most_common()),
             "seconds": round(self.seconds, 3),
         }
 
@@ -105,7 +110,9 @@ class ConversionReport:
         return (
             f"{self.docs} docs, {self.entities} entities in {len(self.labels)} labels; "
             f"{self.entities_crossing_tokens} crossed token edges, {self.tokens_split} tokens split, "
-            f"{self.repaired_entities} repaired, {self.entities_trimmed} trimmed ({self.seconds:.1f} s)"
+            f"{self.repaired_entities} repaired, {self.entities_trimmed} trimmed"
+            + (f"; cats {dict(self.cats.most_common())}" if self.cats else "")
+            + f" ({self.seconds:.1f} s)"
         )
 
 
@@ -400,6 +407,8 @@ def sample_to_doc(nlp: Language, sample: Sample, report: ConversionReport) -> Do
             )
         spans.append(span)
     doc.ents = spans
+    if sample.cats:
+        doc.cats = dict(sample.cats)
     landed = [(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents]
     if landed != entities or doc.text != sample.text:
         raise CorpusFormatError(f"{sample.where}: entities {entities!r} came out as {landed!r}")
@@ -410,6 +419,7 @@ def sample_to_doc(nlp: Language, sample: Sample, report: ConversionReport) -> Do
     report.repaired_entities += sample.repaired
     report.entities_trimmed += trimmed
     report.labels.update(label for _, _, label in entities)
+    report.cats.update(label for label, value in sample.cats.items() if value)
     return doc
 
 
