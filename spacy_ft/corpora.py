@@ -13,6 +13,9 @@ naming ``file:line``; tag sequences that break their scheme are repaired by a
 fixed rule and counted (see :func:`decode_tags`); entity edges on whitespace are
 trimmed and counted; overlapping or unalignable entities raise.
 
+CLUENER JSON, JSONL spans and CSV/TSV label files are read by
+:mod:`spacy_ft.corpus_readers` into the same :class:`Sample` objects.
+
 Module imports stay light: spaCy, numpy and the standard library.
 """
 
@@ -36,7 +39,14 @@ PathLike = Union[str, Path]
 Entity = tuple[int, int, str]
 
 SCHEMES = ("bio", "bmes", "bioes")
-FORMATS = ("bio", "bmes", "bioes", "char", "conll")
+#: Tag formats read here, then the whole-line formats of :mod:`spacy_ft.corpus_readers`.
+FORMATS = ("bio", "bmes", "bioes", "char", "conll", "cluener", "jsonl", "csv", "tsv")
+#: Keyword options each format's reader takes (the rest take none).
+FORMAT_OPTIONS = {
+    "jsonl": ("label_map",),
+    "csv": ("text_column", "label_column", "label_sep", "label_map"),
+    "tsv": ("text_column", "label_column", "label_sep", "label_map"),
+}
 #: Tag prefixes each scheme allows besides ``O``.
 SCHEME_PREFIXES = {"bio": "BI", "bmes": "BMES", "bioes": "BIES"}
 DOCSTART = "-DOCSTART-"
@@ -133,8 +143,9 @@ def _error(path: PathLike, lineno: int, problem: str, line: Optional[str] = None
     return CorpusFormatError(f"{path}:{lineno}: {problem}{suffix}")
 
 
-def _lines(path: PathLike) -> Iterator[tuple[int, str]]:
-    """Yield ``(line number, line)`` without the line break.
+def _lines(path: PathLike, keepends: bool = False) -> Iterator[tuple[int, str]]:
+    """Yield ``(line number, line)``, without the line break unless ``keepends``
+    (the csv module needs the breaks to read quoted fields spanning lines).
 
     Decoding per line lets a non-UTF-8 byte be reported at its line. A byte
     order mark is removed at the start of *every* line, not just the file's:
@@ -147,7 +158,7 @@ def _lines(path: PathLike) -> Iterator[tuple[int, str]]:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as err:
                 raise _error(path, lineno, f"not UTF-8 ({err.reason})", None) from err
-            yield lineno, line.rstrip("\r\n").lstrip(BOM)
+            yield lineno, (line if keepends else line.rstrip("\r\n")).lstrip(BOM)
 
 
 def _fields(line: str) -> list[str]:
@@ -342,10 +353,30 @@ def _column(path: PathLike, row: _Row, col: int, other: int, what: str) -> str:
     return row.fields[col]
 
 
-def read_samples(path: PathLike, fmt: str = "char", joiner: str = " ") -> Iterator[Sample]:
+def read_samples(path: PathLike, fmt: str = "char", joiner: str = " ", **options: Any) -> Iterator[Sample]:
     """Dispatch on ``fmt``: a scheme name or "char" (auto) for character-tagged
-    files, "conll" for token columns with BIO tags joined by ``joiner``."""
+    files, "conll" for token columns with BIO tags joined by ``joiner``, and
+    "cluener", "jsonl", "csv", "tsv" (see :mod:`spacy_ft.corpus_readers`).
+
+    ``options`` go to the reader (see :data:`FORMAT_OPTIONS`); an option the
+    format does not take is an error rather than a silently ignored setting.
+    """
     fmt = _check_choice(fmt, FORMATS, "format")
+    unknown = sorted(set(options) - set(FORMAT_OPTIONS.get(fmt, ())))
+    if unknown:
+        raise ValueError(f"format {fmt!r} takes no option {', '.join(unknown)}")
+    if fmt in ("csv", "tsv"):
+        from .corpus_readers import read_table
+
+        return read_table(path, delimiter="," if fmt == "csv" else "\t", **options)
+    if fmt == "jsonl":
+        from .corpus_readers import read_jsonl
+
+        return read_jsonl(path, **options)
+    if fmt == "cluener":
+        from .corpus_readers import read_cluener
+
+        return read_cluener(path)
     if fmt == "conll":
         return read_conll(path, joiner=joiner)
     return read_char_tagged(path, scheme="auto" if fmt == "char" else fmt)
@@ -472,22 +503,32 @@ def convert(
     joiner: str = " ",
     *,
     progress: Optional[bool] = None,
+    **options: Any,
 ) -> ConversionReport:
     """Convert a corpus file to a ``.spacy`` DocBin, tokenized by ``nlp``.
 
     ``fmt``: "bio", "bmes", "bioes" or "char" (scheme detected) for
-    character-tagged files; "conll" for token columns joined by ``joiner``.
+    character-tagged files; "conll" for token columns joined by ``joiner``;
+    "cluener", "jsonl", "csv" or "tsv" (``options`` as :func:`read_samples`).
     The DocBin is written only after every sentence converted, so a malformed
     line never leaves a partial file behind.
     """
     started = time.perf_counter()
     report = ConversionReport()
-    samples = _progress(read_samples(input_path, fmt, joiner), input_path, progress)
+    samples = _progress(read_samples(input_path, fmt, joiner, **options), input_path, progress)
+    write_docbin(nlp, samples, output_path, report)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def write_docbin(
+    nlp: Language, samples: Iterable[Sample], output_path: PathLike, report: ConversionReport
+) -> None:
+    """Convert every sample, then write the DocBin (creating its folder): the
+    file appears only once all samples converted, so an error leaves none."""
     doc_bin = DocBin(store_user_data=False)
     for doc in iter_docs(nlp, samples, report):
         doc_bin.add(doc)
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     doc_bin.to_disk(output_path)
-    report.seconds = time.perf_counter() - started
-    return report

@@ -27,6 +27,7 @@ from spacy_ft.corpora import (
     read_samples,
     samples_to_docs,
 )
+from spacy_ft.corpus_readers import parse_label_map, read_cluener, read_jsonl, read_table
 
 
 def write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
@@ -467,3 +468,253 @@ def test_convert_command_reports_and_keeps_crossing_entities(tmp_path):
     bad.write_text("他 O\n研究\n", encoding="utf-8")
     failed = CliRunner().invoke(app, ["convert", str(bad), str(tmp_path / "bad.spacy")])
     assert failed.exit_code != 0 and "bad.bio:2" in str(failed.exception)
+
+
+# -- CLUENER, JSONL, CSV/TSV ------------------------------------------------------------
+
+CLUENER_TEXT = "浙商银行企业信贷部叶老桂博士则从另一个角度"
+
+
+def jsonl(tmp_path: Path, name: str, records: list) -> Path:
+    lines = [r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in records]
+    return write(tmp_path, name, "\n".join(lines) + "\n")
+
+
+def test_cluener_end_is_inclusive(tmp_path):
+    labels = {"name": {"叶老桂": [[9, 11]]}, "company": {"浙商银行": [[0, 3]]}}
+    path = jsonl(tmp_path, "c.json", [{"text": CLUENER_TEXT, "label": labels}, "", {"text": "无标注"}])
+    first, second = read_samples(path, "cluener")
+    assert first.entities == [(0, 4, "company"), (9, 12, "name")]
+    assert [first.text[s:e] for s, e, _ in first.entities] == ["浙商银行", "叶老桂"]
+    assert (second.text, second.entities, second.line) == ("无标注", [], 3)
+    assert (first.line, first.source, first.cats) == (1, str(path), {})
+
+
+def test_cluener_repeated_mention_gives_one_entity_per_position(tmp_path):
+    text = "北京和北京"
+    path = jsonl(tmp_path, "c.json", [{"text": text, "label": {"address": {"北京": [[0, 1], [3, 4]]}}}])
+    (sample,) = read_cluener(path)
+    assert sample.entities == [(0, 2, "address"), (3, 5, "address")]
+
+
+CLUENER_BAD = [
+    ({"text": CLUENER_TEXT, "label": {"name": {"叶老桂": [[9, 12]]}}}, "reads '叶老桂博'"),
+    ({"text": CLUENER_TEXT, "label": {"name": {"叶老桂": [[10, 12]]}}}, "(end inclusive)"),
+    ({"text": CLUENER_TEXT, "label": {"name": {"叶老桂": [9, 11]}}}, "expected [start, end], got 9"),
+    ({"text": CLUENER_TEXT, "label": {"name": ["叶老桂"]}}, "expected {mention: [[start, end], ...]}"),
+    ({"text": CLUENER_TEXT, "label": ["name"]}, '"label" must map types to mentions'),
+    ({"text": "", "label": {}}, '"text" must be a non-empty string'),
+    ({"label": {}}, '"text" must be a non-empty string'),
+    ('{"text": "a", ', "invalid JSON"),
+    ("[1, 2]", "expected a JSON object, got list"),
+]
+
+
+@pytest.mark.parametrize("record,problem", CLUENER_BAD)
+def test_malformed_cluener_names_file_and_line(tmp_path, record, problem):
+    path = jsonl(tmp_path, "bad.json", [{"text": "好"}, record])
+    with pytest.raises(CorpusFormatError, match=re.escape(f"{path}:2: ")) as info:
+        list(read_cluener(path))
+    assert problem in str(info.value)
+
+
+def test_jsonl_spans_in_every_form(tmp_path):
+    path = jsonl(
+        tmp_path,
+        "s.jsonl",
+        [
+            {"text": "John lives in Paris", "entities": [[0, 4, "PER"], [14, 19, "LOC"]]},
+            {
+                "text": "张三在北京",
+                "spans": [
+                    {"start": 3, "end": 5, "label": "LOC", "text": "北京", "token_start": 2},
+                    {"start": 0, "end": 2, "label": "PER"},
+                ],
+            },
+            {"text": "no entities here", "cats": {"POS": 1, "NEG": 0.0}},
+        ],
+    )
+    samples = list(read_jsonl(path))
+    assert samples[0].entities == [(0, 4, "PER"), (14, 19, "LOC")]
+    assert sorted(samples[1].entities) == [(0, 2, "PER"), (3, 5, "LOC")]
+    assert samples[2].entities == [] and samples[2].cats == {"POS": 1.0, "NEG": 0.0}
+    assert [s.line for s in samples] == [1, 2, 3]
+
+
+def test_jsonl_named_labels_get_every_label_of_the_file(tmp_path):
+    path = jsonl(
+        tmp_path,
+        "l.jsonl",
+        [{"text": "好看", "label": "POS"}, {"text": "难看", "label": "NEG"}, {"text": "一般", "label": 2}],
+    )
+    assert [s.cats for s in read_jsonl(path)] == [
+        {"POS": 1.0, "NEG": 0.0, "2": 0.0},
+        {"POS": 0.0, "NEG": 1.0, "2": 0.0},
+        {"POS": 0.0, "NEG": 0.0, "2": 1.0},
+    ]
+    multi = jsonl(tmp_path, "m.jsonl", [{"text": "a", "labels": ["A", "B"]}, {"text": "b", "labels": []}])
+    assert [s.cats for s in read_jsonl(multi)] == [{"A": 1.0, "B": 1.0}, {"A": 0.0, "B": 0.0}]
+    numeric = jsonl(tmp_path, "n.jsonl", [{"text": "a", "label": "1"}, {"text": "b", "label": "0"}])
+    (pos, neg) = read_samples(numeric, "jsonl", label_map={"0": "NEG", "1": "POS"})
+    assert (pos.cats, neg.cats) == ({"POS": 1.0, "NEG": 0.0}, {"POS": 0.0, "NEG": 1.0})
+
+
+JSONL_BAD = [
+    ({"text": "ab", "entities": [[0, 1, "X"]], "spans": []}, 'give "entities" or "spans", not both'),
+    ({"text": "ab", "entities": [[0, 1]]}, "expected [start, end, label]"),
+    ({"text": "ab", "entities": [["0", 1, "X"]]}, "expected [start, end, label]"),
+    ({"text": "ab", "spans": [{"start": 0, "end": 1, "label": "X", "text": "b"}]}, "reads 'a'"),
+    ({"text": "ab", "entities": "0-1 X"}, "entities must be a list"),
+    ({"text": "ab", "cats": {"POS": 2}}, '"cats" must map labels to numbers in [0, 1]'),
+    ({"text": "ab", "cats": {"POS": 1}, "label": "POS"}, "give one of cats, label, labels"),
+    ({"text": "ab", "label": {"name": {}}}, "(CLUENER files: --format cluener)"),
+    ({"text": "ab", "label": "Z"}, "label 'Z' is not in the label map (0, 1)"),
+    ({"text": "   "}, '"text" must be a non-empty string'),
+]
+
+
+@pytest.mark.parametrize("record,problem", JSONL_BAD)
+def test_malformed_jsonl_names_file_and_line(tmp_path, record, problem):
+    path = jsonl(tmp_path, "bad.jsonl", [{"text": "ok", "label": "0"}, "", record])
+    with pytest.raises(CorpusFormatError, match=re.escape(f"{path}:3: ")) as info:
+        list(read_jsonl(path, label_map={"0": "NEG", "1": "POS"}))
+    assert problem in str(info.value)
+
+
+def test_csv_exclusive_labels_stay_strings(tmp_path):
+    path = write(tmp_path, "r.csv", 'id,review,label\n1,"great, really\ngreat",1\n\n2,terrible,0\n3,很好,1\n')
+    samples = list(read_samples(path, "csv"))
+    assert [s.text for s in samples] == ["great, really\ngreat", "terrible", "很好"]
+    assert [s.cats for s in samples] == [{"1": 1.0, "0": 0.0}, {"1": 0.0, "0": 1.0}, {"1": 1.0, "0": 0.0}]
+    assert [s.line for s in samples] == [2, 5, 6]
+    assert all(s.entities == [] for s in samples)
+    mapped = read_samples(path, "csv", label_map=parse_label_map("0=NEG, 1=POS"))
+    assert [s.cats for s in mapped] == [
+        {"POS": 1.0, "NEG": 0.0},
+        {"POS": 0.0, "NEG": 1.0},
+        {"POS": 1.0, "NEG": 0.0},
+    ]
+
+
+def test_tsv_multi_label_and_named_columns(tmp_path):
+    path = write(tmp_path, "t.tsv", "sentence\tlabels\n体育和美食\tSPORT|FOOD\n只有美食\tFOOD\n\ufeff")
+    samples = list(read_samples(path, "tsv"))
+    assert [s.cats for s in samples] == [{"SPORT": 1.0, "FOOD": 1.0}, {"SPORT": 0.0, "FOOD": 1.0}]
+    custom = write(tmp_path, "c.tsv", "Category\tContent\nA;B\tx y\nB\tz\n")
+    samples = list(read_table(custom, "\t", text_column="content", label_column="CATEGORY", label_sep=";"))
+    assert [(s.text, s.cats) for s in samples] == [("x y", {"A": 1.0, "B": 1.0}), ("z", {"A": 0.0, "B": 1.0})]
+
+
+CSV_BAD = [
+    ("text,label\nok,A\n,B\n", {}, 3, "empty text in column 'text'"),
+    ("text,label\nok,A\n  ,B\n", {}, 3, "empty text in column 'text'"),
+    ("text,label\nok,A\nfine,\n", {}, 3, "missing label in column 'label'"),
+    ("text,label\nok,A\nfine,A|\n", {}, 3, "empty label in 'A|'"),
+    ("text,label\nok,A\nfine, really,A\n", {}, 3, "expected 2 columns as in the header, got 3"),
+    ("text,label\nok,A\nfine\n", {}, 3, "expected 2 columns as in the header, got 1"),
+    ("body,label\nok,A\n", {}, 1, "no text column one of text, sentence, text_a, review"),
+    ("text,label\nok,A\n", {"label_column": "y"}, 1, "no label column 'y'"),
+    ("text,label\nok,0\nbad,7\n", {"label_map": {"0": "NEG"}}, 3, "label '7' is not in the label map (0)"),
+    ("", {}, 1, "expected a header row"),
+    ('text,label\nok,A\n"unclosed,A\n', {}, 3, "bad CSV"),
+]
+
+
+@pytest.mark.parametrize("text,kwargs,lineno,problem", CSV_BAD)
+def test_malformed_csv_names_file_and_line(tmp_path, text, kwargs, lineno, problem):
+    path = write(tmp_path, "bad.csv", text)
+    with pytest.raises(CorpusFormatError, match=re.escape(f"{path}:{lineno}: ")) as info:
+        list(read_samples(path, "csv", **kwargs))
+    assert problem in str(info.value)
+
+
+def test_options_a_format_does_not_take_are_errors(tmp_path):
+    path = write(tmp_path, "c.txt", "甲 O\n")
+    with pytest.raises(ValueError, match="format 'conll' takes no option label_map"):
+        read_samples(path, "conll", label_map={})
+    with pytest.raises(ValueError, match="format 'jsonl' takes no option text_column"):
+        read_samples(path, "jsonl", text_column="x")
+    with pytest.raises(ValueError, match="'0:NEG'"):
+        parse_label_map("0:NEG")
+
+
+def docbin_round_trip(nlp, tmp_path, path, fmt, **options):
+    out = tmp_path / (path.name + ".spacy")
+    report = convert(path, out, nlp, fmt=fmt, progress=False, **options)
+    docs = list(DocBin().from_disk(out).get_docs(nlp.vocab))
+    return report, docs
+
+
+@pytest.mark.parametrize("fmt", ["cluener", "jsonl"])
+def test_json_formats_round_trip_and_keep_crossing_entities(tmp_path, zh_nlp, fmt):
+    """jieba keeps 中美 as one token: an entity on 中 alone must still be kept."""
+    text = "中美两国很重要"
+    assert "中美" in [t.text for t in zh_nlp.make_doc(text)], "premise: jieba keeps 中美 whole"
+    if fmt == "cluener":
+        records = [{"text": text, "label": {"gpe": {"中": [[0, 0]]}}}, {"text": CLUENER_TEXT}]
+    else:
+        records = [
+            {"text": text, "entities": [[0, 1, "gpe"]], "label": "POL"},
+            {"text": CLUENER_TEXT, "label": "ECO"},
+        ]
+    path = jsonl(tmp_path, f"zh.{fmt}", records)
+    report, docs = docbin_round_trip(zh_nlp, tmp_path, path, fmt)
+    assert [doc.text for doc in docs] == [text, CLUENER_TEXT]
+    assert [ents(doc) for doc in docs] == [[(0, 1, "gpe")], []]
+    assert (report.docs, report.entities, report.entities_crossing_tokens) == (2, 1, 1)
+    assert report.labels == {"gpe": 1}
+    if fmt == "jsonl":
+        assert [doc.cats for doc in docs] == [{"POL": 1.0, "ECO": 0.0}, {"POL": 0.0, "ECO": 1.0}]
+        assert report.cats == {"POL": 1, "ECO": 1}
+
+
+def test_csv_round_trip_gives_identical_cats(tmp_path, en_nlp):
+    path = write(tmp_path, "r.csv", "text,label\ngood film,1\nbad film,0\nfunny and sad,0|1\n")
+    report, docs = docbin_round_trip(en_nlp, tmp_path, path, "csv", label_map={"0": "NEG", "1": "POS"})
+    assert [doc.text for doc in docs] == ["good film", "bad film", "funny and sad"]
+    assert [doc.cats for doc in docs] == [
+        {"POS": 1.0, "NEG": 0.0},
+        {"POS": 0.0, "NEG": 1.0},
+        {"POS": 1.0, "NEG": 1.0},
+    ]
+    assert (report.docs, report.entities, report.cats) == (3, 0, {"POS": 2, "NEG": 2})
+    assert "cats {" in report.summary()
+
+
+def test_progress_bar_follows_record_lines(tmp_path, en_nlp, capsys):
+    path = write(tmp_path, "t.tsv", "text\tlabel\na\tX\n\nb\tY\n")
+    convert(path, tmp_path / "t.spacy", en_nlp, fmt="tsv", progress=True)
+    assert "4/4" in capsys.readouterr().err
+
+
+def test_convert_command_csv_and_jsonl(tmp_path):
+    from typer.testing import CliRunner
+
+    from spacy_ft.cli import app
+
+    source = write(tmp_path, "reviews.csv", "text,label\ngood,1\nbad,0\n")
+    out = tmp_path / "reviews.spacy"
+    result = CliRunner().invoke(
+        app, ["convert", str(source), str(out), "-f", "csv", "--lang", "en", "--label-map", "0=NEG,1=POS"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 docs" in result.output and "docs per class: " in result.output and "POS 1" in result.output
+    docs = list(DocBin().from_disk(out).get_docs(spacy.blank("en").vocab))
+    assert [doc.cats for doc in docs] == [{"POS": 1.0, "NEG": 0.0}, {"POS": 0.0, "NEG": 1.0}]
+
+    spans = jsonl(tmp_path, "zh.jsonl", [{"text": "中美两国", "entities": [[0, 1, "GPE"], [1, 2, "GPE"]]}])
+    result = CliRunner().invoke(app, ["convert", str(spans), str(tmp_path / "zh.spacy"), "-f", "jsonl"])
+    assert result.exit_code == 0, result.output
+    assert "2 entities in 1 labels; 2 crossed" in result.output and "entity labels: GPE 2" in result.output
+
+    wrong = CliRunner().invoke(
+        app, ["convert", str(spans), str(tmp_path / "x.spacy"), "-f", "jsonl", "--text-column", "t"]
+    )
+    assert wrong.exit_code != 0 and "--format jsonl takes no --text-column" in wrong.output
+    bad_map = CliRunner().invoke(app, ["convert", str(source), str(out), "-f", "csv", "--label-map", "0"])
+    assert bad_map.exit_code != 0 and "--label-map" in bad_map.output
+    empty = write(tmp_path, "empty.csv", "text,label\n,POS\n")
+    failed = CliRunner().invoke(
+        app, ["convert", str(empty), str(tmp_path / "e.spacy"), "-f", "csv", "--lang", "en"]
+    )
+    assert failed.exit_code != 0 and "empty.csv:2: empty text" in str(failed.exception)
