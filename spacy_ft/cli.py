@@ -150,13 +150,22 @@ def evaluate_command(
     model: str = typer.Argument(..., help="Trained pipeline directory or package"),
     data_path: Path = typer.Argument(..., help="Gold data (.spacy)"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the scores as JSON here"),
+    text_output: Optional[Path] = typer.Option(
+        None, "--text", help="Write the printed report (entity types, cats, confusion) here"
+    ),
+    html_output: Optional[Path] = typer.Option(
+        None, "--html", help="Write a displaCy HTML page of sample predictions here"
+    ),
+    html_limit: int = typer.Option(20, "--html-limit", min=1, help="Docs shown in the --html page"),
 ) -> None:
     """Score a pipeline on gold data: per-type entity report (on character
-    offsets, laid out like seqeval's) and the classifier's cats scores."""
+    offsets, laid out like seqeval's), each classifier's cats scores and
+    confusion matrix, and optionally a page of sample predictions."""
     import spacy
     import srsly
+    from spacy.pipeline import TextCategorizer
 
-    from .classifier import TransformerTextCategorizer
+    from .reports import classifier_settings, confusion_matrix, displacy_page, format_confusion
     from .scoring import entity_report, format_entity_report, predict_gold
 
     if not data_path.is_file():
@@ -164,20 +173,33 @@ def evaluate_command(
     nlp = spacy.load(model)
     examples = predict_gold(nlp, data_path)
     references = [example.reference for example in examples]
-    results = {"docs": len(examples)}
+    results: dict = {"docs": len(examples)}
+    blocks = []
     if any(ref.ents for ref in references):
         results["ents"] = entity_report(examples)
-        typer.echo(format_entity_report(results["ents"]))
-    for name, pipe in nlp.pipeline:
-        if isinstance(pipe, TransformerTextCategorizer) and any(ref.cats for ref in references):
-            cats = pipe.score(examples)
-            results[name] = cats
-            typer.echo(
-                f"{name}: {cats['cats_score_desc']} {cats['cats_score']:.4f}, macro F {cats['cats_macro_f']:.4f}"
+        blocks.append(format_entity_report(results["ents"]))
+    classifiers = [(name, pipe) for name, pipe in nlp.pipeline if isinstance(pipe, TextCategorizer)]
+    settings = None
+    if any(ref.cats for ref in references):
+        for name, pipe in classifiers:
+            cats = results[name] = pipe.score(examples)
+            settings = classifier_settings(pipe)
+            results.setdefault("confusion", {})[name] = confusion_matrix(examples, settings)
+            blocks.append(
+                f"{name}: {cats['cats_score_desc']} {cats['cats_score']:.4f}, macro F {cats['cats_macro_f']:.4f}\n"
+                + format_confusion(results["confusion"][name], name)
             )
+    for block in blocks:
+        typer.echo(block)
     if output is not None:
         srsly.write_json(output, results)
         typer.echo(f"Saved scores to {output}")
+    if text_output is not None:
+        text_output.write_text("\n".join(blocks), encoding="utf-8")
+        typer.echo(f"Saved the report to {text_output}")
+    if html_output is not None:
+        html_output.write_text(displacy_page(examples, html_limit, settings=settings), encoding="utf-8")
+        typer.echo(f"Saved {min(html_limit, len(examples))} sample predictions to {html_output}")
 
 
 @app.command("tune-thresholds")
