@@ -8,7 +8,7 @@ and word the caller passes, so test corpora tokenize without [UNK].
 from pathlib import Path
 from typing import Iterable, Union
 
-SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+from .char_bert import SPECIAL_TOKENS
 
 
 def build_vocab(texts: Iterable[str]) -> list:
@@ -34,23 +34,16 @@ def make_tiny_bert(
     seed: int = 0,
 ) -> Path:
     """Write a random-weight BERT and its tokenizer to ``path`` (loadable by name = path)."""
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from .char_bert import save_random_bert
 
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
     vocab = build_vocab(list(texts) + [" ".join("abcdefghijklmnopqrstuvwxyz0123456789.,!?")])
-    (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True)
-    tokenizer.save_pretrained(str(path))
-    config = BertConfig(
-        vocab_size=len(vocab),
+    return save_random_bert(
+        path,
+        vocab,
         hidden_size=hidden_size,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
+        layers=layers,
+        heads=heads,
         intermediate_size=hidden_size * 2,
-        max_position_embeddings=max_position,
+        max_position=max_position,
+        seed=seed,
     )
-    torch.manual_seed(seed)
-    BertModel(config).save_pretrained(str(path))
-    return path
