@@ -224,6 +224,102 @@ def tune_thresholds_command(
     typer.echo(f"Saved pipeline with tuned thresholds to {output}")
 
 
+def _check_annotation_args(fmt: str, input_path: Path) -> None:
+    """Bad arguments of the annotation commands as usage errors, before the model loads."""
+    from .annotation.writers import check_format
+
+    try:
+        check_format(fmt)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+    if not input_path.is_file():
+        raise typer.BadParameter(f"input file not found: {input_path}")
+
+
+@app.command("annotate")
+def annotate_command(
+    model: str = typer.Argument(..., help="Pipeline directory or package"),
+    input_path: Path = typer.Argument(
+        ..., help='Raw text, one doc per line, or JSONL: {"text": ..., "id"?: ..., "meta"?: {...}}'
+    ),
+    output_path: Optional[Path] = typer.Argument(None, help="Where to write the tasks (default: stdout)"),
+    fmt: str = typer.Option(..., "--format", "-f", help="prodigy, label-studio or doccano"),
+    input_format: str = typer.Option("auto", help="text, jsonl or auto (jsonl for .jsonl/.ndjson files)"),
+    batch_size: int = typer.Option(64, min=1, help="Docs per nlp.pipe batch"),
+) -> None:
+    """Pre-annotate raw text with entity scores and classifier labels, and write
+    tasks for an annotation tool, each with a doc-level uncertainty to sort by.
+    Empty lines are kept as tasks without entities, so line numbers stay the ids."""
+    from .annotation import preannotate, read_records, write_tasks
+
+    _check_annotation_args(fmt, input_path)
+    nlp = _load_pipeline(model)
+    predictions = preannotate(nlp, read_records(input_path, input_format), batch_size=batch_size)
+    if output_path is None:
+        count = write_tasks(predictions, sys.stdout, fmt)
+    else:
+        # Written beside the target and moved into place, so a failure never leaves half a file.
+        output_path.parent.mkdir(parents=True, exist_ok=True)
+        partial = output_path.with_name(output_path.name + ".part")
+        try:
+            with partial.open("w", encoding="utf-8") as stream:
+                count = write_tasks(predictions, stream, fmt)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        partial.replace(output_path)
+    typer.echo(f"Wrote {count} {fmt} tasks to {output_path or 'stdout'}", err=True)
+
+
+@app.command("import-annotations")
+def import_annotations_command(
+    input_path: Path = typer.Argument(
+        ..., help="Corrected export: Prodigy JSONL, Label Studio JSON or doccano JSONL"
+    ),
+    output_path: Path = typer.Argument(..., help="Output .spacy file"),
+    fmt: str = typer.Option(..., "--format", "-f", help="prodigy, label-studio or doccano"),
+    lang: str = typer.Option(
+        "zh", help="zh (Jieba tokenizer) or another language code for spaCy's tokenizer"
+    ),
+    model: Optional[str] = typer.Option(
+        None, help="Tokenize with this pipeline's tokenizer instead of --lang"
+    ),
+    answers: str = typer.Option(
+        "accept", help="Prodigy: answers to keep, comma-separated (accept, reject, ignore, unanswered)"
+    ),
+    use_predictions: bool = typer.Option(
+        False, help="Label Studio: use a task's prediction when nobody annotated it"
+    ),
+    text_key: str = typer.Option("text", help="Label Studio: the task data field holding the text"),
+) -> None:
+    """Import corrected annotations into .spacy training data without losing an
+    entity (tokens an entity starts or ends inside are split); the report counts
+    tasks left out (rejected, ignored, unannotated)."""
+    from .annotation import import_annotations
+    from .annotation.readers import ANSWERS
+
+    _check_annotation_args(fmt, input_path)
+    kept = [answer.strip() for answer in answers.split(",") if answer.strip()]
+    if not kept or set(kept) - set(ANSWERS):
+        raise typer.BadParameter(f"--answers {answers!r}: expected some of {', '.join(ANSWERS)}")
+    if model is not None:
+        import spacy
+
+        nlp = spacy.load(model)
+    else:
+        nlp = _load_pipeline(lang)
+    report = import_annotations(
+        input_path,
+        fmt,
+        nlp,
+        output_path,
+        answers=kept,
+        use_predictions=use_predictions,
+        text_key=text_key,
+    )
+    typer.echo(f"{input_path}: {report.summary()}")
+    typer.echo(f"Saved {report.docs} docs to {output_path}")
+
 def main() -> None:
     app()
 
