@@ -320,6 +320,7 @@ def import_annotations_command(
     typer.echo(f"{input_path}: {report.summary()}")
     typer.echo(f"Saved {report.docs} docs to {output_path}")
 
+
 def main() -> None:
     app()
 
