@@ -74,6 +74,70 @@ def tokenize_command(
             typer.echo(" | ".join(t.text for t in doc if not t.is_space))
 
 
+@app.command("init-char-bert")
+def init_char_bert_command(
+    output_dir: Path = typer.Argument(..., help="Where to write the model (config, weights, vocab)"),
+    texts: list[Path] = typer.Option(
+        [], "--texts", help="Text / JSONL corpora whose characters join the vocabulary (repeatable)"
+    ),
+    hidden_size: int = typer.Option(128, help="Hidden size"),
+    layers: int = typer.Option(2, help="Transformer layers"),
+    heads: int = typer.Option(4, help="Attention heads"),
+    max_position: int = typer.Option(512, help="Longest window in wordpieces"),
+    seed: int = typer.Option(0, help="Seed of the random weights"),
+) -> None:
+    """Write a RANDOM-weight Chinese character BERT for training from scratch
+    offline (no Chinese pretrained model can be downloaded here); with a network,
+    name a hub model such as bert-base-chinese in the config instead."""
+    from .char_bert import write_char_bert
+
+    corpus_text = []
+    for path in texts:
+        if not path.is_file():
+            raise typer.BadParameter(f"--texts file not found: {path}")
+        corpus_text.append(path.read_text(encoding="utf-8"))
+    path = write_char_bert(
+        output_dir, corpus_text, hidden_size=hidden_size, layers=layers, heads=heads,
+        max_position=max_position, seed=seed,
+    )
+    vocab_size = len((path / "vocab.txt").read_text(encoding="utf-8").splitlines())
+    typer.echo(f"Saved a random-weight character BERT ({vocab_size} wordpieces, {layers} layers, "
+               f"hidden {hidden_size}) to {path}")
+
+
+@app.command("smoke-load")
+def smoke_load_command(
+    dist: Path = typer.Argument(..., help="Built pipeline package (.tar.gz or .whl from spacy package)"),
+    name: str = typer.Argument(..., help="Its package name, e.g. zh_ft_demo"),
+    reference: Path = typer.Argument(..., help="The trained pipeline directory it was built from"),
+    texts_path: Path = typer.Argument(..., help="Texts to compare on: one per line, or JSONL with 'text'"),
+    venv_dir: Path = typer.Option(Path("packages/smoke-venv"), help="Where to create the fresh environment"),
+    limit: int = typer.Option(100, help="Compare on at most this many texts"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the result as JSON here"),
+) -> None:
+    """Install a packaged pipeline into a fresh virtual environment, spacy.load it
+    by name there (never importing spacy_ft by hand) and check that it gives the
+    same entities and cats as the training output."""
+    import srsly
+
+    from .packaging import smoke_load
+
+    if not texts_path.is_file():
+        raise typer.BadParameter(f"texts file not found: {texts_path}")
+    lines = texts_path.read_text(encoding="utf-8").splitlines()
+    if texts_path.suffix == ".jsonl":
+        texts = [json.loads(line)["text"] for line in lines if line.strip()]
+    else:
+        texts = [line for line in lines if line.strip()]
+    result = smoke_load(dist, name, reference, texts[:limit], venv_dir)
+    typer.echo(
+        f"spacy.load({name!r}) in a fresh environment: pipeline {result['pipeline']}, "
+        f"{result['docs']} docs, {result['entities']} entities, identical to {reference}"
+    )
+    if output is not None:
+        srsly.write_json(output, result)
+
+
 @app.command("convert")
 def convert_command(
     input_path: Path = typer.Argument(..., help="Corpus file"),
