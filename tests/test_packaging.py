@@ -67,3 +67,18 @@ def test_packaged_pipeline_loads_by_name_in_a_fresh_venv(trained_dir, tmp_path):
     assert result["docs"] == len(texts) and result["entities"] > 0
     with pytest.raises(ModuleNotFoundError):  # installed only in the fresh environment
         __import__("zh_ft_pkgtest")
+
+
+def test_loading_a_full_pipeline_imports_no_optional_extra(trained_dir):
+    """Production apps call spacy.load: the extras (tuning, Ray, serving, ONNX, the bias
+    audit's libraries) must stay out of that process."""
+    code = f"""
+import json, sys, spacy
+nlp = spacy.load({str(trained_dir)!r})
+nlp("张伟在北京工作。")
+extras = ["optuna", "ray", "fastapi", "uvicorn", "onnxruntime", "fairlearn", "matplotlib", "plotly"]
+print(json.dumps([m for m in extras if m in sys.modules]))
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
