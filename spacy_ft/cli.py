@@ -250,7 +250,8 @@ def evaluate_command(
             settings = classifier_settings(pipe)
             results.setdefault("confusion", {})[name] = confusion_matrix(examples, settings)
             blocks.append(
-                f"{name}: {cats['cats_score_desc']} {cats['cats_score']:.4f}, macro F {cats['cats_macro_f']:.4f}\n"
+                f"{name}: {cats['cats_score_desc']} {cats['cats_score']:.4f}, "
+                f"macro AUC {cats.get('cats_macro_auc') or float('nan'):.4f}\n"
                 + format_confusion(results["confusion"][name], name)
             )
     for block in blocks:
