@@ -78,7 +78,7 @@ def _with_all_labels(pending: Sequence[Pending]) -> Iterator[Sample]:
 # -- JSON lines -----------------------------------------------------------------------
 
 
-def _json_records(path: PathLike) -> Iterator[tuple[int, dict[str, Any], str]]:
+def json_records(path: PathLike) -> Iterator[tuple[int, dict[str, Any], str]]:
     """Yield ``(line number, object, line)`` for each non-blank line."""
     for lineno, line in _lines(path):
         if not line.strip():
@@ -111,7 +111,7 @@ def read_cluener(path: PathLike) -> Iterator[Sample]:
     otherwise train on the wrong characters). Lines without "label" (the test
     split) give samples without entities.
     """
-    for lineno, record, line in _json_records(path):
+    for lineno, record, line in json_records(path):
         text = _text(path, lineno, record, line)
         labels = record.get("label") or {}
         if not isinstance(labels, dict):
@@ -160,7 +160,7 @@ def read_jsonl(path: PathLike, label_map: Optional[Mapping[str, str]] = None) ->
     and cats keys (``{"0": "NEG", "1": "POS"}``).
     """
     pending: list[Pending] = []
-    for lineno, record, line in _json_records(path):
+    for lineno, record, line in json_records(path):
         text = _text(path, lineno, record, line)
         entities = [_span(path, lineno, text, span) for span in _spans(path, lineno, record)]
         cats, names = _record_cats(path, lineno, record, label_map)

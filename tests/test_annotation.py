@@ -322,7 +322,7 @@ def test_doccano_export_variants(tokenizer_nlp, tmp_path):
 @pytest.mark.parametrize(
     "fmt,content,message",
     [
-        ("prodigy", '{"text": "ok", "answer": "accept"}\n{"text": \n', r"bad\.jsonl:2: not valid JSON"),
+        ("prodigy", '{"text": "ok", "answer": "accept"}\n{"text": \n', r"bad\.jsonl:2: invalid JSON"),
         (
             "prodigy",
             '{"text": "张三来了", "answer": "accept", "spans": [{"start": 0, "end": 2, "label": "PER", "text": "李四"}]}\n',
@@ -430,8 +430,14 @@ def test_cli_annotate_to_stdout_and_import(rules_nlp, tmp_path):
     result = runner.invoke(app, ["annotate", str(tmp_path / "model"), str(raw), "--format", "label-studio"])
     assert result.exit_code == 0, result.output
     tasks = json.loads(result.stdout)
-    assert [task["data"]["text"] for task in tasks] == LINES
-    assert "Wrote 5 label-studio tasks to stdout" in result.stderr
+    # Empty and whitespace-only lines are not tasks: they are counted as errors,
+    # and the remaining tasks keep their line numbers as ids.
+    kept = [line for line in LINES if line.strip()]
+    assert [task["data"]["text"] for task in tasks] == kept
+    assert [task["data"]["id"] for task in tasks] == [1, 3, 5]
+    assert "5 records read, 3 annotated, 2 errors (2 empty)" in result.stderr
+    assert "Not annotated: 2 (empty); 4 (empty)" in result.stderr
+    assert "Wrote 3 label-studio tasks to stdout" in result.stderr
     (tmp_path / "tasks.json").write_text(result.stdout, encoding="utf-8")
     imported = runner.invoke(
         app,
@@ -444,14 +450,14 @@ def test_cli_annotate_to_stdout_and_import(rules_nlp, tmp_path):
         ],
     )
     assert imported.exit_code == 0, imported.output
-    assert "0 docs" in imported.output and "5 unannotated" in imported.output
+    assert "0 docs" in imported.output and "3 unannotated" in imported.output
     written = runner.invoke(
         app, ["annotate", str(tmp_path / "model"), str(raw), str(tmp_path / "t.jsonl"), "-f", "doccano"]
     )
     assert written.exit_code == 0, written.output
-    assert len((tmp_path / "t.jsonl").read_text(encoding="utf-8").splitlines()) == len(LINES)
+    assert len((tmp_path / "t.jsonl").read_text(encoding="utf-8").splitlines()) == len(kept)
     bad = runner.invoke(app, ["annotate", str(tmp_path / "model"), str(raw), "-f", "brat"])
-    assert bad.exit_code != 0 and "unknown annotation format" in bad.output
+    assert bad.exit_code != 0 and "--format 'brat'" in bad.output
     answers = [str(tmp_path / "t.jsonl"), str(tmp_path / "x.spacy"), "-f", "prodigy", "--answers", "maybe"]
     wrong = runner.invoke(app, ["import-annotations", *answers])
     assert wrong.exit_code != 0 and "--answers 'maybe'" in wrong.output

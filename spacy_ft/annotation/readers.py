@@ -26,9 +26,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Collection, Iterator, Optional, Union
 
-from spacy.tokens import DocBin
-
-from ..corpora import ConversionReport, CorpusFormatError, Entity, Sample, _error, _lines, iter_docs
+from ..corpora import ConversionReport, CorpusFormatError, Entity, Sample, write_docbin
+from ..corpus_readers import json_records
 from .writers import check_format
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -60,15 +59,7 @@ class ImportReport(ConversionReport):
 
 
 def _json_lines(path: PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
-    for lineno, line in _lines(path):
-        if not line.strip():
-            continue
-        try:
-            task = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise _error(path, lineno, f"not valid JSON ({err.msg})", line) from err
-        if not isinstance(task, dict):
-            raise _error(path, lineno, "expected a JSON object", line)
+    for lineno, task, _line in json_records(path):
         yield lineno, task
 
 
@@ -353,11 +344,6 @@ def import_annotations(
             )
         )
     )
-    doc_bin = DocBin(store_user_data=False)
-    for doc in iter_docs(nlp, samples, report):
-        doc_bin.add(doc)
-    output_path = Path(output_path)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    doc_bin.to_disk(output_path)
+    write_docbin(nlp, samples, output_path, report)
     report.seconds = time.perf_counter() - started
     return report
