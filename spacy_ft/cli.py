@@ -386,6 +386,43 @@ def import_annotations_command(
     typer.echo(f"Saved {report.docs} docs to {output_path}")
 
 
+@app.command("augment")
+def augment_command(
+    input_path: Path = typer.Argument(..., help="Training docs (.spacy)"),
+    output_path: Path = typer.Argument(..., help="Output .spacy with the counterfactual copies"),
+    lang: str = typer.Option("zh", help="Language of the term list and tokenizer (zh: Jieba)"),
+    model: Optional[str] = typer.Option(None, help="Tokenize the copies with this pipeline's tokenizer"),
+    attributes: Optional[str] = typer.Option(
+        None, help="Comma-separated attributes to swap, e.g. gender,gender_names (default: all)"
+    ),
+    mode: str = typer.Option("add", help="add: originals plus copies; replace: copies instead of originals"),
+    terms: list[Path] = typer.Option([], "--terms", help="Extra term list JSON files (repeatable)"),
+    seed: int = typer.Option(0, help="Seed for the group a multi-group attribute is swapped to"),
+) -> None:
+    """Counterfactual data augmentation: write swapped copies of the training docs
+    (他 -> 她, 张伟 -> 张芳) with entity offsets, cats and example weights kept."""
+    import spacy
+    from spacy.tokens import DocBin
+
+    from .bias.augment import augment_docs
+    from .bias.terms import TermListError, load_term_list
+
+    nlp = spacy.load(model) if model is not None else _load_pipeline(lang)
+    try:
+        term_list = load_term_list(nlp.lang, terms)
+    except TermListError as err:
+        raise typer.BadParameter(str(err)) from err
+    selected = [a.strip() for a in attributes.split(",") if a.strip()] if attributes else None
+    docs = DocBin().from_disk(input_path).get_docs(nlp.vocab)
+    try:
+        out, report = augment_docs(docs, term_list, nlp, attributes=selected, mode=mode, seed=seed)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+    DocBin(docs=out, store_user_data=True).to_disk(output_path)
+    typer.echo(f"{input_path}: {report.summary()}")
+    typer.echo(f"Saved {report.docs_out} docs to {output_path}")
+
+
 def main() -> None:
     app()
 

@@ -22,6 +22,8 @@ from typing import Any, Iterable, Optional, Sequence, Union
 PathLike = Union[str, Path]
 BUILTIN_DIR = Path(__file__).parent / "terms"
 Span = tuple[int, int, str]
+#: ``(start, end, replacement)``: one term swap, end exclusive.
+Edit = tuple[int, int, str]
 
 
 class TermListError(ValueError):
@@ -182,6 +184,36 @@ class TermList:
         term = attribute.swaps[mention.row][attribute.groups.index(target)]
         return _match_case(mention.term, term) if self.word_bounded else term
 
+    def counterfactual_edits(self, text: str, attribute: Union[str, Sequence[str]], group: str) -> list[Edit]:
+        """The ``(start, end, new_term)`` edits of :meth:`counterfactual`, for callers
+        that must inspect or filter them (augmentation keeps entity edges intact).
+
+        ``attribute`` may be several attributes with the same groups, transposed as
+        one (gender with gender_names: 张伟说她 -> 张芳说他)."""
+        names = [attribute] if isinstance(attribute, str) else list(attribute)
+        for name in names:
+            if name not in self.attributes:
+                raise ValueError(f"[spacy_ft_bias] unknown attribute {name!r}; known: {sorted(self.attributes)}")
+            if self.groups_of(name) != self.groups_of(names[0]):
+                raise ValueError(
+                    f"[spacy_ft_bias] attributes swapped together need the same groups: "
+                    f"{names[0]!r} {self.groups_of(names[0])} vs {name!r} {self.groups_of(name)}"
+                )
+        if group not in self.groups_of(names[0]):
+            raise ValueError(f"[spacy_ft_bias] {group!r} is not a group of {names[0]!r}: {self.groups_of(names[0])}")
+        mentions = self.find(text, names)
+        others = {m.group for m in mentions} - {group}
+        edits = []
+        for mention in mentions:
+            if mention.group != group:
+                target = group
+            elif len(others) == 1:
+                target = next(iter(others))
+            else:
+                continue  # which group it should become is ambiguous; leave it
+            edits.append((mention.start, mention.end, self.swapped_term(mention, target)))
+        return edits
+
     def counterfactual(
         self, text: str, attribute: str, group: str, entities: Sequence[Span] = ()
     ) -> tuple[str, list[Span], int]:
@@ -190,33 +222,38 @@ class TermList:
 
         Returns the new text, the remapped entities and the number of terms swapped.
         """
-        if group not in self.groups_of(attribute):
-            raise ValueError(f"[spacy_ft_bias] {group!r} is not a group of {attribute!r}: {self.groups_of(attribute)}")
-        edits = []
-        for mention in self.find(text, [attribute]):
-            target = group if mention.group != group else None
-            if target is None:
-                others = {m.group for m in self.find(text, [attribute])} - {group}
-                if len(others) != 1:
-                    continue  # which group it should become is ambiguous; leave it
-                target = others.pop()
-            edits.append((mention.start, mention.end, self.swapped_term(mention, target)))
+        edits = self.counterfactual_edits(text, attribute, group)
         return (*apply_edits(text, edits, entities), len(edits))
 
-    def variants(self, text: str, entities: Sequence[Span] = ()) -> list[tuple[str, str, str, list[Span]]]:
-        """Every counterfactual of a text: (attribute, group, new text, entities) for each
-        attribute it mentions and each of that attribute's groups it can be turned into."""
+    def variant_edits(self, text: str, attributes: Optional[Iterable[str]] = None) -> list[tuple[str, str, list[Edit]]]:
+        """``(attribute, group, edits)`` for each attribute the text mentions and each
+        group it can be turned into: at most ``groups - 1`` per mentioned attribute."""
+        mentioned: dict[str, set[str]] = {}
+        for mention in self.find(text, attributes):
+            mentioned.setdefault(mention.attribute, set()).add(mention.group)
         out = []
-        mentioned = {m.attribute: set() for m in self.find(text)}
-        for mention in self.find(text):
-            mentioned[mention.attribute].add(mention.group)
         for attribute, present in mentioned.items():
             for group in self.groups_of(attribute):
                 if present == {group}:
                     continue
-                new_text, new_entities, swapped = self.counterfactual(text, attribute, group, entities)
-                if swapped and new_text != text and all(new_text != v[2] for v in out):
-                    out.append((attribute, group, new_text, new_entities))
+                edits = self.counterfactual_edits(text, attribute, group)
+                if edits:
+                    out.append((attribute, group, edits))
+        return out
+
+    def variants(
+        self, text: str, entities: Sequence[Span] = (), attributes: Optional[Iterable[str]] = None
+    ) -> list[tuple[str, str, str, list[Span]]]:
+        """Every distinct counterfactual of a text: (attribute, group, new text, entities)
+        for each attribute it mentions and each of that attribute's groups it can be
+        turned into (a text naming both groups gives one transposition, not two)."""
+        out: list[tuple[str, str, str, list[Span]]] = []
+        seen = {text}
+        for attribute, group, edits in self.variant_edits(text, attributes):
+            new_text, new_entities = apply_edits(text, edits, entities)
+            if new_text not in seen:
+                seen.add(new_text)
+                out.append((attribute, group, new_text, new_entities))
         return out
 
 
@@ -228,7 +265,7 @@ def _match_case(original: str, replacement: str) -> str:
     return replacement
 
 
-def apply_edits(text: str, edits: Sequence[tuple[int, int, str]], entities: Sequence[Span] = ()) -> tuple[str, list[Span]]:
+def apply_edits(text: str, edits: Sequence[Edit], entities: Sequence[Span] = ()) -> tuple[str, list[Span]]:
     """Replace non-overlapping ``(start, end, new)`` ranges and move entity offsets with them.
 
     An entity edge strictly inside a replaced range snaps outward to the range's
