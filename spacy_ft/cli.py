@@ -528,6 +528,26 @@ def serve_command(
     serve(model, host=host, port=port, settings=settings, log_level=log_level, access_log=access_log)
 
 
+@app.command("quantize")
+def quantize_command(
+    model_dir: Path = typer.Argument(..., help="Trained pipeline directory (fp32 transformer)"),
+    output_dir: Path = typer.Argument(..., help="Where to write the int8 pipeline"),
+    quantization: str = typer.Option("int8", "--quantization", help="Quantization scheme (int8)"),
+    force: bool = typer.Option(False, "--force", help="Replace a non-empty output directory"),
+) -> None:
+    """Quantize the transformer's Linear layers to int8 (torch dynamic quantization, CPU);
+    the result loads with plain spacy.load."""
+    from .quantize import quantize_pipeline
+
+    try:
+        report = quantize_pipeline(model_dir, output_dir, quantization=quantization, force=force)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+    typer.echo(report.summary())
+    for note in report.notes:
+        typer.echo(f"  note: {note}")
+
+
 def main() -> None:
     app()
 
