@@ -61,22 +61,60 @@ def _piece_annotation(doc: Doc, token, n: int):
 
 
 def _split_alignment(doc: Doc, trf_data, old_spans: List[Tuple[int, int]]):
-    """Give each new token the rows of the old token it came from (all of them:
-    a wordpiece-exact share would need the units, and sharing keeps every
-    token aligned, which is what later components need)."""
+    """Give each new token the rows of the wordpieces inside it, so components
+    after the split read the features of their own characters (张伟 split out of
+    张伟队 gets the rows of 张 and 伟, not of 队). Where the wordpieces do not
+    spell the old token (byte pieces) a piece keeps all of its old token's rows,
+    which keeps every token aligned."""
     from thinc.types import Ragged
 
-    xp = numpy
     lengths = [int(n) for n in trf_data.align.lengths]
     rows = trf_data.align.dataXd.ravel().tolist()
     offsets = numpy.cumsum([0] + lengths)
+    row_spans = _row_char_spans(doc, trf_data, old_spans, rows, offsets)
     new_rows, new_lengths = [], []
     old = 0
     for token in doc:
         while old_spans[old][1] <= token.idx:
             old += 1
         token_rows = rows[offsets[old] : offsets[old + 1]]
+        spans = row_spans.get(old)
+        if spans is not None:
+            start, end = token.idx, token.idx + len(token)
+            own = [row for row, (a, b) in zip(token_rows, spans) if a < end and b > start]
+            token_rows = own or token_rows
         new_rows.extend(token_rows)
         new_lengths.append(len(token_rows))
-    align = Ragged(xp.asarray(new_rows, dtype="i"), xp.asarray(new_lengths, dtype="i"))
+    align = Ragged(numpy.asarray(new_rows, dtype="i"), numpy.asarray(new_lengths, dtype="i"))
     return dataclasses.replace(trf_data, align=align)
+
+
+def _row_char_spans(doc: Doc, trf_data, old_spans, rows, offsets) -> Dict[int, List[Tuple[int, int]]]:
+    """Doc character span of each aligned row of every old token that was split
+    (old index -> one span per row), where its wordpieces spell it."""
+    from .wordpiece_units import piece_spans
+
+    wordpieces = getattr(trf_data, "wordpieces", None)
+    input_ids = getattr(wordpieces, "input_ids", None)
+    if input_ids is None or len(getattr(input_ids, "shape", ())) != 2:
+        return {}
+    length = int(input_ids.shape[1])
+    new_starts = {token.idx for token in doc}
+    out: Dict[int, List[Tuple[int, int]]] = {}
+    for old, (start, end) in enumerate(old_spans):
+        if not any(start < idx < end for idx in new_starts):
+            continue
+        token_rows = rows[offsets[old] : offsets[old + 1]]
+        by_window: Dict[int, List[int]] = {}
+        for row in token_rows:
+            by_window.setdefault(row // length, []).append(row)
+        span_of: Dict[int, Tuple[int, int]] = {}
+        for window, window_rows in by_window.items():
+            pieces = [wordpieces.strings[window][row % length] for row in window_rows]
+            spans = piece_spans(doc.text[start:end], pieces)
+            if spans is None:
+                break
+            span_of.update({row: (start + a, start + b) for row, (a, b) in zip(window_rows, spans)})
+        else:
+            out[old] = [span_of[row] for row in token_rows]
+    return out

@@ -5,8 +5,9 @@ tokenizers split CJK text into one wordpiece per character. Labelling
 wordpieces, not spaCy tokens, lets an entity start or end inside a jieba token
 (邓小平 inside 邓小平理论). A token's wordpieces become units when their text,
 without the ``##`` / ``▁`` / ``Ġ`` markers and compared case- and
-accent-insensitively, spells the token exactly; otherwise (``[UNK]``, byte
-pieces) the whole token is one unit. A wordpiece seen by two overlapping
+accent-insensitively, spells the token exactly, with ``[UNK]`` pieces covering
+the characters between their neighbours; otherwise (byte pieces) the whole
+token is one unit. A wordpiece seen by two overlapping
 windows is one unit whose feature rows come from both windows.
 """
 
@@ -17,6 +18,8 @@ from typing import List, Optional, Sequence, Tuple
 from .layers.doc_pooling import hidden_states
 
 PIECE_MARKERS = ("##", "▁", "Ġ")
+#: What tokenizers emit for text outside their vocabulary.
+UNKNOWN_PIECES = frozenset({"[UNK]", "<unk>", "<UNK>"})
 
 
 @dataclass
@@ -37,21 +40,47 @@ def _fold(char: str) -> str:
     return base[0] if base else char
 
 
+def _strip_marker(piece: str) -> str:
+    for marker in PIECE_MARKERS:
+        if piece.startswith(marker):
+            return piece[len(marker) :]
+    return piece
+
+
 def piece_spans(token_text: str, pieces: Sequence[str]) -> Optional[List[Tuple[int, int]]]:
-    """Character spans of ``pieces`` inside ``token_text``, or None if they do not spell it."""
+    """Character spans of ``pieces`` inside ``token_text``, or None if they do not spell it.
+
+    Unknown pieces (``[UNK]``) cover the characters between their known
+    neighbours, one each when several are in a row (the last takes the rest):
+    BERT maps each rare CJK character to its own ``[UNK]``, so 邓[UNK]平 still
+    gives three one-character units and an entity edge next to the rare
+    character stays representable.
+    """
     folded = "".join(_fold(c) for c in token_text)
-    spans = []
+    texts = ["".join(_fold(c) for c in _strip_marker(p)) if p not in UNKNOWN_PIECES else None for p in pieces]
+    spans: List[Tuple[int, int]] = []
     cursor = 0
-    for piece in pieces:
-        for marker in PIECE_MARKERS:
-            if piece.startswith(marker):
-                piece = piece[len(marker) :]
-                break
-        text = "".join(_fold(c) for c in piece)
-        if not text or not folded.startswith(text, cursor):
+    i = 0
+    while i < len(texts):
+        text = texts[i]
+        if text is not None:
+            if not text or not folded.startswith(text, cursor):
+                return None
+            spans.append((cursor, cursor + len(text)))
+            cursor += len(text)
+            i += 1
+            continue
+        run = 1
+        while i + run < len(texts) and texts[i + run] is None:
+            run += 1
+        following = texts[i + run] if i + run < len(texts) else None
+        stop = len(folded) if following is None else folded.find(following, cursor + run) if following else -1
+        if stop < cursor + run:
             return None
-        spans.append((cursor, cursor + len(text)))
-        cursor += len(text)
+        for k in range(run):
+            spans.append((cursor + k, cursor + k + 1 if k < run - 1 else stop))
+        cursor = stop
+        i += run
     return spans if cursor == len(folded) else None
 
 

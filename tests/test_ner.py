@@ -106,12 +106,28 @@ def test_crf_learns_and_round_trips(bert_path, tmp_path):
     assert [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in loaded.pipe(texts)] == expected
 
 
+def test_characters_outside_the_vocabulary_stay_separate_units(trained):
+    from spacy_ft.wordpiece_units import doc_units
+
+    text = "今天张伟和鑫鑫队去了北京。"  # 鑫 is not in the test vocabulary: BERT gives [UNK] per character
+    doc = trained.get_pipe("transformer")(trained.make_doc(text))  # units are made before any split
+    assert "[UNK]" in doc._.trf_data.wordpieces.strings[0]
+    units = doc_units(doc, doc._.trf_data)
+    assert [(s, e) for s, e in zip(units.starts, units.ends)] == [(i, i + 1) for i in range(len(text))]
+
+
 def test_tokens_are_split_and_alignment_kept(trained):
     doc = trained("今天张伟队和北京站开始了。")
     assert [(e.text, e.label_) for e in doc.ents] == [("张伟", "PER"), ("北京", "LOC")]
     assert [t.text for t in doc][:3] == ["今天", "张伟", "队"]
     assert doc.text == "今天张伟队和北京站开始了。"
     assert len(doc._.trf_data.align.lengths) == len(doc)
+    trf = doc._.trf_data  # each piece of a split token keeps only its own characters' wordpieces
+    length = trf.wordpieces.input_ids.shape[1]
+    rows = trf.align.dataXd.ravel().tolist()
+    starts = numpy.cumsum([0] + list(trf.align.lengths))
+    pieces_of = [[trf.wordpieces.strings[r // length][r % length] for r in rows[a:b]] for a, b in zip(starts, starts[1:])]
+    assert pieces_of[1:3] == [["张", "伟"], ["队"]]
     scores = doc.spans["ents_scored"].attrs["scores"]
     assert len(scores) == 2 and all(0.5 < s <= 1.0 for s in scores)
     Doc(doc.vocab).from_bytes(doc.to_bytes())  # still a consistent doc
@@ -165,7 +181,14 @@ def test_piece_spans():
     assert piece_spans("Washington", ["washing", "##ton"]) == [(0, 7), (7, 10)]
     assert piece_spans("Café", ["cafe"]) == [(0, 4)]
     assert piece_spans("邓小平理论", list("邓小平理论")) == [(i, i + 1) for i in range(5)]
-    assert piece_spans("x😀", ["x", "[UNK]"]) is None
+    assert piece_spans("x😀", ["x", "[UNK]"]) == [(0, 1), (1, 2)]
+    # a rare character is its own [UNK]: the characters around it stay separate units
+    assert piece_spans("邓小平理论", ["邓", "[UNK]", "平", "理", "论"]) == [(i, i + 1) for i in range(5)]
+    assert piece_spans("邓小平理论", ["邓", "[UNK]", "[UNK]", "理", "论"]) == [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]
+    assert piece_spans("a😀😀b", ["a", "[UNK]", "b"]) == [(0, 1), (1, 3), (3, 4)]
+    assert piece_spans("ab", ["a", "[UNK]", "[UNK]"]) is None  # two unknowns, one character left
+    assert piece_spans("ab", ["[UNK]", "c"]) is None
+    assert piece_spans("Washington", ["wash", "##x"]) is None
 
 
 def test_bio_encode_decode_and_spans():
