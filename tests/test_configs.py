@@ -67,7 +67,7 @@ def _config(name: str, tiny_bert: str, tmp_path: Path, **extra: object):
 @pytest.mark.parametrize("name", CONFIGS)
 def test_config_initializes_and_trains_a_step(name, tiny_bert, tmp_path):
     nlp = init_nlp(_config(name, tiny_bert, tmp_path))
-    assert nlp.pipe_names == ["transformer", "textcat", "ner", "trf_cleanup"]
+    assert nlp.pipe_names == ["transformer", "textcat", "ner", "bias", "trf_cleanup"]
     assert set(nlp.get_pipe("textcat").labels) == {"POS", "NEG"}
     assert set(nlp.get_pipe("ner").labels) >= ({"PER", "ORG"} if name.startswith("en") else {"PER", "ORG", "LOC"})
     corpus = DocBin().from_disk(tmp_path / f"{name[:2]}.spacy").get_docs(nlp.vocab)
@@ -77,6 +77,7 @@ def test_config_initializes_and_trains_a_step(name, tiny_bert, tmp_path):
     doc = nlp(examples[0].reference.text)
     assert set(doc.cats) == {"POS", "NEG"} and abs(sum(doc.cats.values()) - 1.0) < 1e-5
     assert len(doc._.trf_data.tensors) == 0  # trf_cleanup ran last
+    assert [span.label_ for span in doc.spans["bias_terms"]] == ["male"]  # 张伟 / John: a male name
 
 
 @pytest.mark.parametrize("name", CONFIGS)
