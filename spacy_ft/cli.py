@@ -305,35 +305,78 @@ def _check_annotation_args(fmt: str, input_path: Path) -> None:
 def annotate_command(
     model: str = typer.Argument(..., help="Pipeline directory or package"),
     input_path: Path = typer.Argument(
-        ..., help='Raw text, one doc per line, or JSONL: {"text": ..., "id"?: ..., "meta"?: {...}}'
+        ...,
+        help='Raw text (one doc per line), JSONL ({"text", "id"?, "meta"?}) or Parquet (text, id?)',
     ),
     output_path: Optional[Path] = typer.Argument(None, help="Where to write the tasks (default: stdout)"),
-    fmt: str = typer.Option(..., "--format", "-f", help="prodigy, label-studio or doccano"),
-    input_format: str = typer.Option("auto", help="text, jsonl or auto (jsonl for .jsonl/.ndjson files)"),
-    batch_size: int = typer.Option(64, min=1, help="Docs per nlp.pipe batch"),
+    fmt: str = typer.Option(..., "--format", "-f", help="prodigy, label-studio, doccano or parquet"),
+    input_format: str = typer.Option(
+        "auto", help="text, jsonl, parquet or auto (by suffix: .jsonl/.ndjson, .parquet, else text)"
+    ),
+    batch_size: int = typer.Option(64, min=1, help="Docs per nlp.pipe batch (and per Ray task)"),
+    engine: str = typer.Option("local", help="local (this process) or ray (Ray Data actors)"),
+    errors: Optional[Path] = typer.Option(
+        None, "--errors", help="JSONL file for records not annotated (id, line, reason)"
+    ),
+    max_chars: int = typer.Option(100_000, min=1, help="Longer texts go to the errors file (too_long)"),
+    n_process: int = typer.Option(1, min=1, help="local engine: nlp.pipe worker processes"),
+    actors: Optional[int] = typer.Option(
+        None, min=1, help="ray engine: actors, each holding the pipeline (default: one per GPU, else per CPU)"
+    ),
+    gpus_per_actor: Optional[float] = typer.Option(
+        None, help="ray engine: GPUs per actor (default 1 when the cluster has GPUs, else 0)"
+    ),
+    address: Optional[str] = typer.Option(
+        None, help="ray engine: cluster to join ('auto' on a cluster node; default: start a local one)"
+    ),
+    code: Optional[Path] = typer.Option(
+        None, help="Python file registering custom components, imported before the pipeline loads"
+    ),
 ) -> None:
     """Pre-annotate raw text with entity scores and classifier labels, and write
-    tasks for an annotation tool, each with a doc-level uncertainty to sort by.
-    Empty lines are kept as tasks without entities, so line numbers stay the ids."""
-    from .annotation import preannotate, read_records, write_tasks
+    tasks for an annotation tool (or Parquet), each with a doc-level uncertainty
+    to sort by. Lines that are not UTF-8, empty or longer than --max-chars are not
+    annotated: they are counted, and listed in --errors with their id and reason."""
+    from .annotation import ENGINES, OUTPUT_FORMATS, annotate_corpus
 
-    _check_annotation_args(fmt, input_path)
-    nlp = _load_pipeline(model)
-    predictions = preannotate(nlp, read_records(input_path, input_format), batch_size=batch_size)
-    if output_path is None:
-        count = write_tasks(predictions, sys.stdout, fmt)
-    else:
-        # Written beside the target and moved into place, so a failure never leaves half a file.
-        output_path.parent.mkdir(parents=True, exist_ok=True)
-        partial = output_path.with_name(output_path.name + ".part")
-        try:
-            with partial.open("w", encoding="utf-8") as stream:
-                count = write_tasks(predictions, stream, fmt)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        partial.replace(output_path)
-    typer.echo(f"Wrote {count} {fmt} tasks to {output_path or 'stdout'}", err=True)
+    for name, value, choices in (("--format", fmt, OUTPUT_FORMATS), ("--engine", engine, ENGINES)):
+        if value not in choices:
+            raise typer.BadParameter(f"{name} {value!r}: expected one of {', '.join(choices)}")
+    if not input_path.is_file():
+        raise typer.BadParameter(f"input file not found: {input_path}")
+    if fmt == "parquet" and output_path is None:
+        raise typer.BadParameter("--format parquet needs an OUTPUT file, not stdout")
+    pipeline = model
+    if engine == "local":
+        from .annotation.batch import import_code
+
+        import_code(code)
+        pipeline = _load_pipeline(model)
+    try:
+        report = annotate_corpus(
+            pipeline,
+            input_path,
+            output_path,
+            fmt,
+            engine=engine,
+            errors_path=errors,
+            input_format=input_format,
+            max_chars=max_chars,
+            batch_size=batch_size,
+            n_process=n_process,
+            actors=actors,
+            gpus_per_actor=gpus_per_actor,
+            code=code if engine == "ray" else None,
+            address=address,
+        )
+    except ImportError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(1) from err
+    typer.echo(f"{input_path}: {report.summary()}", err=True)
+    if report.examples:
+        listed = "; ".join(f"{e.id} ({e.reason})" for e in report.examples)
+        typer.echo(f"Not annotated: {listed}; pass --errors FILE to keep them all", err=True)
+    typer.echo(f"Wrote {report.written} {fmt} tasks to {output_path or 'stdout'}", err=True)
 
 
 @app.command("import-annotations")

@@ -2,24 +2,37 @@
 Prodigy, Label Studio or doccano, and import the corrected files back into
 ``.spacy`` training data without losing text, entities or labels.
 
-``preannotate`` (the model side), ``writers`` (task shapes, documented there)
-and ``readers`` (imports) are separate modules so the per-batch work can run
-on another engine without the file formats.
+``preannotate`` (the model side and the screening rule), ``writers`` (task
+shapes, documented there), ``parquet`` and ``readers`` (imports) are separate
+modules so the per-batch work can run on another engine without the file
+formats; ``batch.annotate_corpus`` ties a file to an engine (``local`` or
+``ray``, the latter in ``ray_engine``, imported only when used).
 """
 
+from .batch import ENGINES, OUTPUT_FORMATS, AnnotateReport, annotate_corpus
 from .preannotate import (
     InputRecord,
     Prediction,
+    RecordError,
     ScoredEntity,
     annotate_batch,
     preannotate,
+    read_inputs,
     read_records,
+    validate_record,
 )
 from .readers import ImportReport, import_annotations, read_annotations
 from .writers import FORMATS, write_tasks
 
 __all__ = [
+    "ENGINES",
     "FORMATS",
+    "OUTPUT_FORMATS",
+    "AnnotateReport",
+    "RecordError",
+    "annotate_corpus",
+    "read_inputs",
+    "validate_record",
     "ImportReport",
     "InputRecord",
     "Prediction",

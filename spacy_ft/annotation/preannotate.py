@@ -9,8 +9,11 @@ returns plain, picklable :class:`Prediction` objects, so a distributed engine
 (:func:`preannotate`) feeds it batches through ``nlp.pipe``.
 
 Inputs keep their ids: a text file is one doc per line and the line number is
-the id; empty and whitespace-only lines are kept as docs without entities, so
-the output has one task per input line and ids never shift.
+the id, so ids never shift. Which records reach the model is one rule shared
+by every engine (:func:`validate_record`, :func:`screen`): a line that is not
+UTF-8, empty or whitespace-only, or longer than ``max_chars`` becomes a
+:class:`RecordError` (id, line, reason) for the errors file, and the rest goes
+on. :func:`preannotate` itself annotates whatever records it is given.
 """
 
 from __future__ import annotations
@@ -19,16 +22,22 @@ import json
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
-from ..corpora import CorpusFormatError, _error, _lines
+from ..corpora import BOM, CorpusFormatError, _error
 
 if TYPE_CHECKING:  # pragma: no cover
     from spacy.language import Language
     from spacy.tokens import Doc
 
 PathLike = Union[str, Path]
-INPUT_FORMATS = ("auto", "text", "jsonl")
+INPUT_FORMATS = ("auto", "text", "jsonl", "parquet")
+#: Why a record goes to the errors file instead of the model (every engine).
+ERROR_REASONS = ("bad_encoding", "empty", "too_long")
+#: Longest text sent to the model by default. Longer docs are windowed, so this
+#: guards memory and time against a runaway record (a whole file on one line),
+#: not the transformer's length limit.
+DEFAULT_MAX_CHARS = 100_000
 #: The span group ``spacy_ft_ner`` writes when its config does not name another.
 DEFAULT_SPANS_KEY = "ents_scored"
 
@@ -43,6 +52,27 @@ class InputRecord:
     line: int
     meta: dict[str, Any] = field(default_factory=dict)
     source: str = "<input>"
+
+
+@dataclass(frozen=True)
+class RecordError:
+    """A record that never reached the model: written to the errors file so
+    ``records in == predictions out + errors`` always holds."""
+
+    id: Any
+    line: int
+    reason: str  # one of ERROR_REASONS
+    detail: str
+    source: str = "<input>"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "line": self.line,
+            "reason": self.reason,
+            "detail": self.detail,
+            "source": self.source,
+        }
 
 
 @dataclass(frozen=True)
@@ -107,21 +137,85 @@ def _input_format(path: PathLike, fmt: str) -> str:
         raise ValueError(f"unknown input format {fmt!r}; expected one of {', '.join(INPUT_FORMATS)}")
     if fmt != "auto":
         return fmt
-    return "jsonl" if Path(path).suffix.lower() in (".jsonl", ".ndjson") else "text"
+    suffix = Path(path).suffix.lower()
+    if suffix == ".parquet":
+        return "parquet"
+    return "jsonl" if suffix in (".jsonl", ".ndjson") else "text"
+
+
+def _decoded_lines(path: PathLike) -> Iterator[tuple[int, Union[str, RecordError]]]:
+    """``(line number, text)`` per line, or a ``bad_encoding`` error for a line
+    that is not UTF-8: read as bytes and decoded per line, so one bad line costs
+    one record, not the run. A byte order mark is dropped at any line start."""
+    with open(path, "rb") as handle:
+        for lineno, raw in enumerate(handle, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                yield lineno, RecordError(lineno, lineno, "bad_encoding", f"not UTF-8 ({err.reason})", str(path))
+                continue
+            yield lineno, line.rstrip("\r\n").lstrip(BOM)
+
+
+def read_inputs(path: PathLike, fmt: str = "auto") -> Iterator[Union[InputRecord, RecordError]]:
+    """Records in input order, with a :class:`RecordError` in place of each line
+    that cannot be decoded. Text: one doc per line, the line number is the id,
+    blank lines are records (``validate_record`` rejects them). JSONL:
+    ``{"text": ..., "id"?: ..., "meta"?: {...}}`` per line, blank lines are not
+    records. Parquet: see :mod:`spacy_ft.annotation.parquet`. "auto" picks by
+    suffix (``.jsonl``/``.ndjson``, ``.parquet``, else text). Malformed JSON
+    still stops the run with ``file:line``: the file is wrong, not one record."""
+    kind = _input_format(path, fmt)
+    if kind == "parquet":
+        from .parquet import read_parquet_inputs
+
+        yield from read_parquet_inputs(path)
+        return
+    for lineno, line in _decoded_lines(path):
+        if isinstance(line, RecordError):
+            yield line
+        elif kind == "text":
+            yield InputRecord(line, lineno, lineno, source=str(path))
+        elif line.strip():
+            yield _json_record(path, lineno, line)
 
 
 def read_records(path: PathLike, fmt: str = "auto") -> Iterator[InputRecord]:
-    """Raw docs from a text file (one per line, the line number is the id) or a
-    JSONL file (``{"text": ..., "id"?: ..., "meta"?: {...}}`` per line; "auto"
-    picks JSONL for ``.jsonl``/``.ndjson``). Blank JSONL lines are not records
-    and are skipped; blank text lines are docs and are kept."""
-    if _input_format(path, fmt) == "text":
-        for lineno, line in _lines(path):
-            yield InputRecord(line, lineno, lineno, source=str(path))
-        return
-    for lineno, line in _lines(path):
-        if line.strip():
-            yield _json_record(path, lineno, line)
+    """Every record of :func:`read_inputs`, blank text lines included, for
+    callers that want all of them; a line that is not UTF-8 raises
+    :class:`CorpusFormatError` naming ``file:line``."""
+    for item in read_inputs(path, fmt):
+        if isinstance(item, RecordError):
+            raise _error(path, item.line, item.detail)
+        yield item
+
+
+def validate_record(record: InputRecord, max_chars: int = DEFAULT_MAX_CHARS) -> Optional[RecordError]:
+    """Why ``record`` must not go to the model (None when it may): the one rule
+    both engines apply, so their outputs and errors files are identical."""
+    if not record.text.strip():
+        return RecordError(record.id, record.line, "empty", "empty or whitespace-only text", record.source)
+    if len(record.text) > max_chars:
+        detail = f"{len(record.text)} characters, more than max_chars={max_chars}"
+        return RecordError(record.id, record.line, "too_long", detail, record.source)
+    return None
+
+
+def screen(
+    items: Iterable[Union[InputRecord, RecordError]],
+    on_error: Callable[[RecordError], None],
+    max_chars: int = DEFAULT_MAX_CHARS,
+) -> Iterator[InputRecord]:
+    """The records fit for the model, in order; every other one goes to
+    ``on_error`` as it is met (so the errors file streams too)."""
+    if max_chars < 1:
+        raise ValueError(f"max_chars must be at least 1, got {max_chars}")
+    for item in items:
+        error = item if isinstance(item, RecordError) else validate_record(item, max_chars)
+        if error is None:
+            yield item  # type: ignore[misc]
+        else:
+            on_error(error)
 
 
 def _json_record(path: PathLike, lineno: int, line: str) -> InputRecord:
@@ -180,6 +274,12 @@ def doc_prediction(doc: Doc, record: InputRecord, spans_key: str, model: str) ->
     )
 
 
+def _checked(prediction: Prediction, record: InputRecord) -> Prediction:
+    if prediction.text != record.text:
+        raise CorpusFormatError(f"{record.source}:{record.line}: the pipeline changed the text {record.text!r}")
+    return prediction
+
+
 def annotate_batch(
     nlp: Language, records: Sequence[InputRecord], spans_key: Optional[str] = None
 ) -> list[Prediction]:
@@ -187,13 +287,7 @@ def annotate_batch(
     key = spans_key or scored_spans_key(nlp)
     model = model_version(nlp)
     docs = nlp.pipe([record.text for record in records], batch_size=max(1, len(records)))
-    predictions = [doc_prediction(doc, record, key, model) for doc, record in zip(docs, records)]
-    for prediction, record in zip(predictions, records):
-        if prediction.text != record.text:
-            raise CorpusFormatError(
-                f"{record.source}:{record.line}: the pipeline changed the text {record.text!r}"
-            )
-    return predictions
+    return [_checked(doc_prediction(doc, record, key, model), record) for doc, record in zip(docs, records)]
 
 
 def batches(records: Iterable[InputRecord], size: int) -> Iterator[list[InputRecord]]:
@@ -205,9 +299,22 @@ def batches(records: Iterable[InputRecord], size: int) -> Iterator[list[InputRec
 
 
 def preannotate(
-    nlp: Language, records: Iterable[InputRecord], batch_size: int = 64, spans_key: Optional[str] = None
+    nlp: Language,
+    records: Iterable[InputRecord],
+    batch_size: int = 64,
+    spans_key: Optional[str] = None,
+    n_process: int = 1,
 ) -> Iterator[Prediction]:
-    """The local engine: stream predictions batch by batch through ``nlp.pipe``."""
+    """The local engine: stream predictions batch by batch through ``nlp.pipe``
+    (``n_process`` > 1: spaCy's worker processes, same batches, same order)."""
     key = spans_key or scored_spans_key(nlp)
-    for batch in batches(records, batch_size):
-        yield from annotate_batch(nlp, batch, key)
+    if n_process == 1:
+        for batch in batches(records, batch_size):
+            yield from annotate_batch(nlp, batch, key)
+        return
+    if n_process < 1:
+        raise ValueError(f"n_process must be at least 1, got {n_process}")
+    model = model_version(nlp)
+    pairs = ((record.text, record) for record in records)
+    for doc, record in nlp.pipe(pairs, as_tuples=True, batch_size=batch_size, n_process=n_process):
+        yield _checked(doc_prediction(doc, record, key, model), record)
