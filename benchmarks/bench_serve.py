@@ -8,8 +8,9 @@ back to back until ``--requests`` requests are done or ``--max-seconds``
 have passed. It reports requests/s, p50 / p95 / p99 latency and the error
 count (anything but a 200, or a connection error) per cell, and the ratio
 batched / unbatched of requests/s and p50 per K, measured in the same run.
-With ``--repeats`` > 1 the modes alternate order each repeat and the table
-shows medians over repeats.
+Both servers run at once and their cells alternate (per K: batched then
+unbatched, reversed every other repeat), so the drift of a shared machine hits
+both modes alike; the table shows medians over ``--repeats``.
 
 Texts are the English demo dev sentences (``assets/en_demo_dev.jsonl``). The
 pipeline defaults to ``training/en/model-best``, the demo workflow's English
@@ -20,8 +21,8 @@ prints a message and exits 0. The clients run in this process, on the same
 machine as the server: on a small machine they take CPU from it, alike in both
 modes. Run from the repository root::
 
-    python benchmarks/bench_serve.py                              # ~3 min
-    python benchmarks/bench_serve.py --concurrency 1 8 --requests 50   # smoke run
+    python benchmarks/bench_serve.py                              # ~5 min on 2 busy cores
+    python benchmarks/bench_serve.py --concurrency 1 8 --requests 30 --repeats 1   # smoke run
 """
 
 from __future__ import annotations
@@ -144,23 +145,30 @@ async def load(url: str, texts: list[str], clients: int, requests: int, max_seco
     }
 
 
-def run_mode(args: argparse.Namespace, mode: str, texts: list[str]) -> dict[int, dict[str, Any]]:
-    server = Server(args.model, MODES[mode], args.startup_seconds)
+def start_servers(args: argparse.Namespace, texts: list[str]) -> dict[str, Server]:
+    """Both modes up at once, so their cells can alternate: drift of a shared
+    machine then hits both alike. An idle server costs nothing but memory."""
+    servers: dict[str, Server] = {}
     try:
-        asyncio.run(load(server.url, texts, 4, 20, 60))  # warm-up: first batches, connection setup
-        cells = {}
-        for clients in args.concurrency:
-            cell = asyncio.run(load(server.url, texts, clients, args.requests, args.max_seconds))
-            cells[clients] = cell
-            print(
-                f"  {mode:9s} K={clients:<3d} {cell.get('rps', 0):7.1f} req/s  "
-                f"p50 {cell.get('p50_ms', 0):7.1f} ms  errors {cell['errors']}",
-                file=sys.stderr,
-                flush=True,
-            )
-        return cells
-    finally:
-        server.stop()
+        for mode, extra in MODES.items():
+            servers[mode] = Server(args.model, extra, args.startup_seconds)
+            asyncio.run(load(servers[mode].url, texts, 4, 20, 60))  # warm-up: first batches, connections
+    except BaseException:
+        for server in servers.values():
+            server.stop()
+        raise
+    return servers
+
+
+def run_cell(server: Server, mode: str, clients: int, args: argparse.Namespace, texts: list[str]) -> dict:
+    cell = asyncio.run(load(server.url, texts, clients, args.requests, args.max_seconds))
+    print(
+        f"  {mode:9s} K={clients:<3d} {cell.get('rps', 0):7.1f} req/s  "
+        f"p50 {cell.get('p50_ms', 0):7.1f} ms  errors {cell['errors']}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return cell
 
 
 def median_cell(cells: list[dict[str, Any]]) -> dict[str, Any]:
@@ -178,9 +186,9 @@ def main() -> int:
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--texts", type=Path, default=DEFAULT_TEXTS)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--requests", type=int, default=300, help="Requests per (mode, K) cell")
-    parser.add_argument("--max-seconds", type=float, default=45.0, help="Time limit per cell")
-    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--requests", type=int, default=150, help="Requests per (mode, K) cell")
+    parser.add_argument("--max-seconds", type=float, default=30.0, help="Time limit per cell")
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--startup-seconds", type=float, default=180.0)
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     args = parser.parse_args()
@@ -193,11 +201,16 @@ def main() -> int:
     runs: dict[str, dict[int, list[dict[str, Any]]]] = {
         mode: {k: [] for k in args.concurrency} for mode in MODES
     }
-    for repeat in range(args.repeats):
-        order = list(MODES) if repeat % 2 == 0 else list(reversed(MODES))
-        for mode in order:
-            for clients, cell in run_mode(args, mode, texts).items():
-                runs[mode][clients].append(cell)
+    servers = start_servers(args, texts)
+    try:
+        for repeat in range(args.repeats):
+            for clients in args.concurrency:
+                order = list(MODES) if repeat % 2 == 0 else list(reversed(MODES))
+                for mode in order:
+                    runs[mode][clients].append(run_cell(servers[mode], mode, clients, args, texts))
+    finally:
+        for server in servers.values():
+            server.stop()
     table = {mode: {k: median_cell(cells) for k, cells in by_k.items()} for mode, by_k in runs.items()}
     ratios = {}
     for k in args.concurrency:
