@@ -27,9 +27,7 @@ def run_optuna(
     study = open_study(settings, pruner=make_pruner(settings.pruner, settings.startup_trials))
     done = finished_trials(study)
     # A resumed run reseeds past the trials it already has, so it does not redraw them.
-    study.sampler = optuna.samplers.TPESampler(
-        seed=settings.seed + len(study.trials), n_startup_trials=max(settings.startup_trials, 1)
-    )
+    study.sampler = optuna.samplers.TPESampler(seed=settings.seed + len(study.trials))
     trials_dir = settings.output_dir / "trials"
 
     def objective(trial: Any) -> float:
