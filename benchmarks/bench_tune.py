@@ -1,0 +1,106 @@
+"""What pruning saves: the same tuning study with Optuna's median pruner and without.
+
+Both studies draw the same trials (same sampler seed; TPE samples at random for its
+first 10 trials), so the difference is only what the pruner stopped. Trains
+configs/en_cpu.cfg on the English demo corpus with a tiny random BERT (no
+downloads; the point is the tuning machinery's cost, not the scores).
+
+    python benchmarks/bench_tune.py [--trials 6] [--steps 30] [--dev-docs 50]
+
+Prints a table and writes benchmarks/results/tune.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_common import versions  # noqa: E402
+
+
+def prepare(workdir: Path) -> dict:
+    """Demo corpora as .spacy and a tiny random BERT that knows their words."""
+    import spacy
+
+    from spacy_ft.corpora import convert
+    from spacy_ft.testing import make_tiny_bert
+
+    nlp = spacy.blank("en")
+    paths = {}
+    texts = []
+    for split in ("train", "dev"):
+        source = ROOT / "assets" / f"en_demo_{split}.jsonl"
+        texts += [json.loads(line)["text"] for line in source.read_text(encoding="utf-8").splitlines()]
+        paths[split] = workdir / f"{split}.spacy"
+        convert(source, paths[split], nlp, fmt="jsonl", progress=False)
+    bert = make_tiny_bert(workdir / "bert", texts, max_position=512)
+    return {"paths.train": str(paths["train"]), "paths.dev": str(paths["dev"]), "paths.transformer": str(bert)}
+
+
+def run(pruner: str, overrides: dict, trials: int, workdir: Path) -> dict:
+    import optuna
+
+    from spacy_ft.tune.run import tune
+    from spacy_ft.tune.study import TuneSettings
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    settings = TuneSettings("en_cpu.cfg", workdir / pruner, trials=trials, pruner=pruner, startup_trials=2)
+    start = time.perf_counter()
+    tune(ROOT / "configs" / "en_cpu.cfg", settings, overrides=overrides, plots="none")
+    wall = time.perf_counter() - start
+    study = optuna.load_study(study_name=settings.study_name, storage=settings.storage_url)
+    durations = [t.duration.total_seconds() for t in study.trials if t.duration]
+    return {
+        "pruner": pruner,
+        "trials": len(study.trials),
+        "pruned": sum(t.state.name == "PRUNED" for t in study.trials),
+        "steps_trained": sum(max(t.intermediate_values, default=0) for t in study.trials),
+        "wall_s": round(wall, 1),
+        "median_trial_s": round(statistics.median(durations), 1),
+        "best": round(study.best_value, 4),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=6)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--dev-docs", type=int, default=50, help="Dev docs per evaluation")
+    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "tune.json")
+    args = parser.parse_args()
+    every = max(1, args.steps // 5)
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        overrides = prepare(workdir)
+        overrides.update({
+            "training.max_steps": args.steps,
+            "training.eval_frequency": every,
+            "training.optimizer.learn_rate.total_steps": args.steps,
+            "training.optimizer.learn_rate.warmup_steps": every,
+            "corpora.dev.limit": args.dev_docs,
+        })
+        rows = [run(pruner, overrides, args.trials, workdir) for pruner in ("none", "median")]
+    base = rows[0]
+    for row in rows:
+        row["wall_ratio"] = round(row["wall_s"] / base["wall_s"], 2)
+        row["steps_ratio"] = round(row["steps_trained"] / max(base["steps_trained"], 1), 2)
+    columns = list(rows[0])
+    print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
+    for row in rows:
+        print("| " + " | ".join(str(row[c]) for c in columns) + " |")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    settings = {"trials": args.trials, "max_steps": args.steps, "eval_frequency": every, "model": "tiny random BERT"}
+    args.output.write_text(json.dumps({"settings": settings, "rows": rows, "versions": versions()}, indent=2))
+    print(f"Saved {args.output}")
+
+
+if __name__ == "__main__":
+    main()
