@@ -486,7 +486,7 @@ def tune_command(
     engine: str = typer.Option("optuna", help="optuna (trials in this process) or ray (Ray Tune)"),
     pruner: str = typer.Option("median", help="optuna engine: median, hyperband or none"),
     scheduler: str = typer.Option("asha", help="ray engine: asha, median or none"),
-    startup_trials: int = typer.Option(2, min=0, help="Completed trials before pruning starts"),
+    startup_trials: int = typer.Option(2, min=0, help="Trials before pruning and model-based sampling start"),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="optuna engine: GPU to train on (-1: CPU)"),
     cpus_per_trial: float = typer.Option(1.0, help="ray engine: CPUs per trial"),
     gpus_per_trial: float = typer.Option(0.0, help="ray engine: GPUs per trial (0: CPU trials)"),
