@@ -36,11 +36,16 @@ def main() -> None:
     for smoke_path in sorted(args.metrics.glob("*_smoke.json")):
         smoke = json.loads(smoke_path.read_text(encoding="utf-8"))
         print(f"spacy.load({smoke['name']!r}) in a fresh venv: identical on {smoke['docs']} docs")
+    for summary_path in sorted(args.metrics.glob("*_bias/summary.txt")):
+        lines = summary_path.read_text(encoding="utf-8").strip().splitlines()
+        print(f"\nBias audit ({summary_path.parent.name}, full report {summary_path.parent / 'audit.html'}):")
+        for line in lines[:8]:
+            print(f"  {line}")
     print("\nPackaged pipelines (pip install one, then spacy.load('<name>')):")
     for dist in sorted(args.packages.glob("*/dist/*")):
         print(f"  {dist}")
     print("\nReports:")
-    for report in sorted(args.metrics.glob("*")):
+    for report in sorted(p for p in args.metrics.glob("*") if p.is_file()):
         print(f"  {report}")
 
 
