@@ -466,131 +466,6 @@ def augment_command(
     typer.echo(f"Saved {report.docs_out} docs to {output_path}")
 
 
-@app.command(
-    "tune",
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-)
-def tune_command(
-    ctx: typer.Context,
-    config_path: Path = typer.Argument(..., help="Training config, e.g. configs/zh_cpu.cfg"),
-    space: Optional[Path] = typer.Option(
-        None, "--space", help="Search space (.yml/.json; default: learn rate, batch size, dropouts, pooling, CRF)"
-    ),
-    trials: int = typer.Option(10, "--trials", min=0, help="Trials the study should hold in total (resumes)"),
-    storage: Optional[str] = typer.Option(
-        None, "--storage", help="Optuna storage URL (default: sqlite:///OUTPUT/study.db)"
-    ),
-    study_name: str = typer.Option("spacy_ft", "--study-name", help="Study name inside the storage"),
-    output_dir: Path = typer.Option(Path("tuning"), "--output", "-o", help="Where best.cfg, trials and plots go"),
-    metric: str = typer.Option("score", help="Dev score to maximize: spaCy's weighted 'score' or e.g. ents_f"),
-    engine: str = typer.Option("optuna", help="optuna (trials in this process) or ray (Ray Tune)"),
-    pruner: str = typer.Option("median", help="optuna engine: median, hyperband or none"),
-    scheduler: str = typer.Option("asha", help="ray engine: asha, median or none"),
-    startup_trials: int = typer.Option(2, min=0, help="Completed trials before pruning starts"),
-    gpu_id: int = typer.Option(-1, "--gpu-id", help="optuna engine: GPU to train on (-1: CPU)"),
-    cpus_per_trial: float = typer.Option(1.0, help="ray engine: CPUs per trial"),
-    gpus_per_trial: float = typer.Option(0.0, help="ray engine: GPUs per trial (0: CPU trials)"),
-    ray_address: Optional[str] = typer.Option(None, help="ray engine: cluster address (default: start a local one)"),
-    plots: str = typer.Option("html", help="html (plotly), png (matplotlib) or none"),
-    seed: int = typer.Option(0, help="Sampler seed"),
-) -> None:
-    """Search hyperparameters with Optuna: each trial trains the config through
-    spaCy's loop with sampled overrides, reports dev scores so bad trials are
-    pruned early, and the study resumes from its storage. Extra --section.key
-    arguments override the config as in `spacy train`. Writes best.cfg, trials.csv,
-    trials.md and plots. Needs the tune extra (--engine ray: the ray extra)."""
-    from spacy.cli._util import parse_config_overrides
-
-    from .tune.run import tune
-    from .tune.study import TuneSettings
-
-    settings = TuneSettings(
-        config_name=str(config_path), output_dir=output_dir, trials=trials, storage=storage,
-        study_name=study_name, metric=metric, pruner=pruner, startup_trials=startup_trials,
-        seed=seed, use_gpu=gpu_id,
-    )
-    ray_options = {"scheduler": scheduler, "cpus_per_trial": cpus_per_trial,
-                   "gpus_per_trial": gpus_per_trial, "address": ray_address}
-    try:
-        summary = tune(
-            config_path, settings, space_path=space, overrides=parse_config_overrides(ctx.args),
-            engine=engine, plots=plots, ray_options=ray_options,
-        )
-    except (ValueError, ImportError) as err:
-        typer.echo(f"Error: {err}", err=True)
-        raise typer.Exit(1) from err
-    if summary["skipped"]:
-        typer.echo("Not in this config, so not tuned: " + ", ".join(summary["skipped"]))
-    typer.echo(summary["table"].read_text(encoding="utf-8"))
-    best = summary["best"]
-    if best is None:
-        typer.echo("No trial completed yet: no best.cfg")
-    else:
-        typer.echo(f"Best: trial {best['number']}, dev {metric} {best['value']:.4f}; config: {summary['best_config']}")
-    for path in summary["plots"]:
-        typer.echo(f"Plot: {path}")
-    typer.echo(f"Study {study_name!r}: {settings.storage_url} ({summary['trials']} trials; rerun to resume)")
-
-
-@app.command("serve")
-def serve_command(
-    model: str = typer.Argument(..., help="Pipeline directory or package, loaded once"),
-    host: str = typer.Option("127.0.0.1", help="Interface to listen on (0.0.0.0 exposes it to the network)"),
-    port: int = typer.Option(8080, min=1, max=65535, help="TCP port"),
-    batching: bool = typer.Option(
-        True, help="Merge concurrent requests into one nlp.pipe call (--no-batching: one nlp() call per text)"
-    ),
-    max_batch: int = typer.Option(32, min=1, help="Texts per nlp.pipe call when batching"),
-    max_wait_ms: float = typer.Option(5.0, min=0, help="How long to wait for more requests to fill a batch"),
-    max_queue: int = typer.Option(256, min=1, help="Waiting requests before new ones get a 503"),
-    timeout: float = typer.Option(30.0, min=0.001, help="Seconds before a request gets a 504"),
-    max_texts: int = typer.Option(64, min=1, help="Texts per request (more: 413)"),
-    max_chars: int = typer.Option(10_000, min=1, help="Characters per text (more: 413)"),
-    max_body_bytes: int = typer.Option(8 * 1024 * 1024, min=1, help="Request body size (more: 413)"),
-    log_level: str = typer.Option("info", help="uvicorn log level"),
-    access_log: bool = typer.Option(True, help="Log every request (uvicorn's access log)"),
-) -> None:
-    """Serve a pipeline over HTTP (FastAPI + uvicorn): POST /v1/analyze, GET /health,
-    OpenAPI docs at /docs. Needs the serve extra: pip install 'spacy_ft\\[serve]'."""
-    try:
-        from .serve.app import ServeSettings, serve
-    except ImportError as err:
-        typer.echo(str(err), err=True)
-        raise typer.Exit(1) from err
-
-    settings = ServeSettings(
-        max_texts=max_texts,
-        max_chars=max_chars,
-        max_body_bytes=max_body_bytes,
-        batching=batching,
-        max_batch_texts=max_batch,
-        max_wait_ms=max_wait_ms,
-        max_queue=max_queue,
-        timeout_s=timeout,
-    )
-    serve(model, host=host, port=port, settings=settings, log_level=log_level, access_log=access_log)
-
-
-@app.command("quantize")
-def quantize_command(
-    model_dir: Path = typer.Argument(..., help="Trained pipeline directory (fp32 transformer)"),
-    output_dir: Path = typer.Argument(..., help="Where to write the int8 pipeline"),
-    quantization: str = typer.Option("int8", "--quantization", help="Quantization scheme (int8)"),
-    force: bool = typer.Option(False, "--force", help="Replace a non-empty output directory"),
-) -> None:
-    """Quantize the transformer's Linear layers to int8 (torch dynamic quantization, CPU);
-    the result loads with plain spacy.load."""
-    from .quantize import quantize_pipeline
-
-    try:
-        report = quantize_pipeline(model_dir, output_dir, quantization=quantization, force=force)
-    except ValueError as err:
-        raise typer.BadParameter(str(err)) from err
-    typer.echo(report.summary())
-    for note in report.notes:
-        typer.echo(f"  note: {note}")
-
-
 def _term_list(lang: str, extra: list[Path]):
     from .bias.terms import load_term_list
 
@@ -699,6 +574,130 @@ def fit_group_thresholds_command(
                f"rate gap {fit['before']['gap']:.4f} -> {fit['after']['gap']:.4f} ({constraint}, met: {fit['met']})")
     typer.echo(f"Saved pipeline with group thresholds in {name!r} to {output}")
 
+
+@app.command("serve")
+def serve_command(
+    model: str = typer.Argument(..., help="Pipeline directory or package, loaded once"),
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on (0.0.0.0 exposes it to the network)"),
+    port: int = typer.Option(8080, min=1, max=65535, help="TCP port"),
+    batching: bool = typer.Option(
+        True, help="Merge concurrent requests into one nlp.pipe call (--no-batching: one nlp() call per text)"
+    ),
+    max_batch: int = typer.Option(32, min=1, help="Texts per nlp.pipe call when batching"),
+    max_wait_ms: float = typer.Option(5.0, min=0, help="How long to wait for more requests to fill a batch"),
+    max_queue: int = typer.Option(256, min=1, help="Waiting requests before new ones get a 503"),
+    timeout: float = typer.Option(30.0, min=0.001, help="Seconds before a request gets a 504"),
+    max_texts: int = typer.Option(64, min=1, help="Texts per request (more: 413)"),
+    max_chars: int = typer.Option(10_000, min=1, help="Characters per text (more: 413)"),
+    max_body_bytes: int = typer.Option(8 * 1024 * 1024, min=1, help="Request body size (more: 413)"),
+    log_level: str = typer.Option("info", help="uvicorn log level"),
+    access_log: bool = typer.Option(True, help="Log every request (uvicorn's access log)"),
+) -> None:
+    """Serve a pipeline over HTTP (FastAPI + uvicorn): POST /v1/analyze, GET /health,
+    OpenAPI docs at /docs. Needs the serve extra: pip install 'spacy_ft\\[serve]'."""
+    try:
+        from .serve.app import ServeSettings, serve
+    except ImportError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(1) from err
+
+    settings = ServeSettings(
+        max_texts=max_texts,
+        max_chars=max_chars,
+        max_body_bytes=max_body_bytes,
+        batching=batching,
+        max_batch_texts=max_batch,
+        max_wait_ms=max_wait_ms,
+        max_queue=max_queue,
+        timeout_s=timeout,
+    )
+    serve(model, host=host, port=port, settings=settings, log_level=log_level, access_log=access_log)
+
+
+@app.command("quantize")
+def quantize_command(
+    model_dir: Path = typer.Argument(..., help="Trained pipeline directory (fp32 transformer)"),
+    output_dir: Path = typer.Argument(..., help="Where to write the int8 pipeline"),
+    quantization: str = typer.Option("int8", "--quantization", help="Quantization scheme (int8)"),
+    force: bool = typer.Option(False, "--force", help="Replace a non-empty output directory"),
+) -> None:
+    """Quantize the transformer's Linear layers to int8 (torch dynamic quantization, CPU);
+    the result loads with plain spacy.load."""
+    from .quantize import quantize_pipeline
+
+    try:
+        report = quantize_pipeline(model_dir, output_dir, quantization=quantization, force=force)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+    typer.echo(report.summary())
+    for note in report.notes:
+        typer.echo(f"  note: {note}")
+
+
+@app.command(
+    "tune",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def tune_command(
+    ctx: typer.Context,
+    config_path: Path = typer.Argument(..., help="Training config, e.g. configs/zh_cpu.cfg"),
+    space: Optional[Path] = typer.Option(
+        None, "--space", help="Search space (.yml/.json; default: learn rate, batch size, dropouts, pooling, CRF)"
+    ),
+    trials: int = typer.Option(10, "--trials", min=0, help="Trials the study should hold in total (resumes)"),
+    storage: Optional[str] = typer.Option(
+        None, "--storage", help="Optuna storage URL (default: sqlite:///OUTPUT/study.db)"
+    ),
+    study_name: str = typer.Option("spacy_ft", "--study-name", help="Study name inside the storage"),
+    output_dir: Path = typer.Option(Path("tuning"), "--output", "-o", help="Where best.cfg, trials and plots go"),
+    metric: str = typer.Option("score", help="Dev score to maximize: spaCy's weighted 'score' or e.g. ents_f"),
+    engine: str = typer.Option("optuna", help="optuna (trials in this process) or ray (Ray Tune)"),
+    pruner: str = typer.Option("median", help="optuna engine: median, hyperband or none"),
+    scheduler: str = typer.Option("asha", help="ray engine: asha, median or none"),
+    startup_trials: int = typer.Option(2, min=0, help="Completed trials before pruning starts"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="optuna engine: GPU to train on (-1: CPU)"),
+    cpus_per_trial: float = typer.Option(1.0, help="ray engine: CPUs per trial"),
+    gpus_per_trial: float = typer.Option(0.0, help="ray engine: GPUs per trial (0: CPU trials)"),
+    ray_address: Optional[str] = typer.Option(None, help="ray engine: cluster address (default: start a local one)"),
+    plots: str = typer.Option("html", help="html (plotly), png (matplotlib) or none"),
+    seed: int = typer.Option(0, help="Sampler seed"),
+) -> None:
+    """Search hyperparameters with Optuna: each trial trains the config through
+    spaCy's loop with sampled overrides, reports dev scores so bad trials are
+    pruned early, and the study resumes from its storage. Extra --section.key
+    arguments override the config as in `spacy train`. Writes best.cfg, trials.csv,
+    trials.md and plots. Needs the tune extra (--engine ray: the ray extra)."""
+    from spacy.cli._util import parse_config_overrides
+
+    from .tune.run import tune
+    from .tune.study import TuneSettings
+
+    settings = TuneSettings(
+        config_name=str(config_path), output_dir=output_dir, trials=trials, storage=storage,
+        study_name=study_name, metric=metric, pruner=pruner, startup_trials=startup_trials,
+        seed=seed, use_gpu=gpu_id,
+    )
+    ray_options = {"scheduler": scheduler, "cpus_per_trial": cpus_per_trial,
+                   "gpus_per_trial": gpus_per_trial, "address": ray_address}
+    try:
+        summary = tune(
+            config_path, settings, space_path=space, overrides=parse_config_overrides(ctx.args),
+            engine=engine, plots=plots, ray_options=ray_options,
+        )
+    except (ValueError, ImportError) as err:
+        typer.echo(f"Error: {err}", err=True)
+        raise typer.Exit(1) from err
+    if summary["skipped"]:
+        typer.echo("Not in this config, so not tuned: " + ", ".join(summary["skipped"]))
+    typer.echo(summary["table"].read_text(encoding="utf-8"))
+    best = summary["best"]
+    if best is None:
+        typer.echo("No trial completed yet: no best.cfg")
+    else:
+        typer.echo(f"Best: trial {best['number']}, dev {metric} {best['value']:.4f}; config: {summary['best_config']}")
+    for path in summary["plots"]:
+        typer.echo(f"Plot: {path}")
+    typer.echo(f"Study {study_name!r}: {settings.storage_url} ({summary['trials']} trials; rerun to resume)")
 
 
 def main() -> None:
