@@ -6,7 +6,8 @@ positive / negative verdict. Each line of the JSONL output is
 ``{"text", "entities": [[start, end, label]], "cats": {"POS": 1.0, "NEG": 0.0}}``
 (end exclusive), the format ``python -m spacy_ft convert --format jsonl`` reads.
 
-Some Chinese entities sit inside a jieba word on purpose (北京 in 北京人, 中 in 中美):
+Some sentences carry 他/她 or he/she, chosen at random independently of the verdict, so the
+bias audit has gender groups to compare (and should find no bias). Some Chinese entities sit inside a jieba word on purpose (北京 in 北京人, 中 in 中美):
 the converter must keep them and the NER head must find them. The output is
 deterministic (fixed seed), so the committed files can be regenerated exactly:
 
@@ -40,6 +41,8 @@ ZH_TEMPLATES = [
     "{PER}评价{ORG}：{verdict}",
     "这次在{LOC}买的书，{verdict}",
     "{ORG}的客服{PER}处理问题，{verdict}",
+    "{PER}说{PRON}在{LOC}住了一周，{verdict}",
+    "{PRON}和{PER}在{ORG}见面，{verdict}",
 ]
 
 EN_FIRST = ["John", "Mary", "Peter", "Anna", "David", "Sarah", "Michael", "Laura", "James", "Emma", "Robert",
@@ -59,6 +62,8 @@ EN_TEMPLATES = [
     "{PER} and {PER} visited {LOC} and {verdict}",
     "After a meeting at {ORG} , {PER} {verdict}",
     "Our hotel in {LOC} was booked by {PER} , who {verdict}",
+    "{PER} said {PRON} stayed in {LOC} and {verdict}",
+    "{PRON} met {PER} at {ORG} and {verdict}",
 ]
 
 
@@ -70,7 +75,7 @@ def _fill(template: str, verdict: str, pick: dict) -> tuple[str, list[list]]:
         slot, _, rest = tail.partition("}")
         text += head
         value = verdict if slot == "verdict" else pick[slot]()
-        if slot != "verdict":
+        if slot not in ("verdict", "PRON"):
             entities.append([len(text), len(text) + len(value), slot])
         text += value
     return text + rest, entities
@@ -83,6 +88,7 @@ def _records(n: int, seed: int, lang: str) -> list[dict]:
             "PER": lambda: rng.choice(ZH_SURNAMES) + rng.choice(ZH_GIVEN),
             "ORG": lambda: rng.choice(ZH_ORGS),
             "LOC": lambda: rng.choice(ZH_PLACES),
+            "PRON": lambda: rng.choice("他她"),
         }
         templates, positive, negative = ZH_TEMPLATES, ZH_POSITIVE, ZH_NEGATIVE
     else:
@@ -90,6 +96,7 @@ def _records(n: int, seed: int, lang: str) -> list[dict]:
             "PER": lambda: rng.choice(EN_FIRST) + ("" if rng.random() < 0.5 else " " + rng.choice(EN_LAST)),
             "ORG": lambda: rng.choice(EN_ORGS),
             "LOC": lambda: rng.choice(EN_PLACES),
+            "PRON": lambda: rng.choice(["he", "she"]),
         }
         templates, positive, negative = EN_TEMPLATES, EN_POSITIVE, EN_NEGATIVE
     records = []
@@ -97,6 +104,7 @@ def _records(n: int, seed: int, lang: str) -> list[dict]:
         is_positive = rng.random() < 0.5
         verdict = rng.choice(positive if is_positive else negative)
         text, entities = _fill(rng.choice(templates), verdict, pick)
+        text = text[0].upper() + text[1:]
         cats = {"POS": float(is_positive), "NEG": float(not is_positive)}
         records.append({"text": text, "entities": entities, "cats": cats})
     return records
@@ -111,7 +119,7 @@ def _write(path: Path, records: list[dict]) -> None:
 def main(out_dir: str) -> None:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for lang, (n_train, n_dev) in {"zh": (800, 200), "en": (600, 150)}.items():
+    for lang, (n_train, n_dev) in {"zh": (800, 400), "en": (600, 300)}.items():
         _write(out / f"{lang}_demo_train.jsonl", _records(n_train, seed=1, lang=lang))
         _write(out / f"{lang}_demo_dev.jsonl", _records(n_dev, seed=2, lang=lang))
         print(f"{lang}: {n_train} train, {n_dev} dev docs -> {out}")

@@ -70,6 +70,8 @@ def _classifier_flags(label: str, attribute: str, report: dict[str, Any]) -> Ite
 
 def _classifier_line(label: str, attribute: str, report: dict[str, Any]) -> str:
     rates = ", ".join(f"{g} {_fmt(s['selection_rate'])} (n={s['n']})" for g, s in report["groups"].items())
+    if len(report["groups"]) < 2:
+        return f"{label!r} by {attribute}: {rates or 'no doc mentions one group'}; nothing to compare"
     dpd = report.get("demographic_parity_difference", {})
     eod = report.get("equalized_odds_difference", {})
     di = report.get("disparate_impact_ratio", {})
