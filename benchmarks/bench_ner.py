@@ -147,10 +147,12 @@ DATASETS: dict[str, DatasetSpec] = {
         DATA_ROOT / "wnut17/emerging.dev.conll",
         "conll",
         "words",
-        ("spacy_ft", "spacy_ner", "hf"),
+        ("spacy_ft", "spacy_ft_crf", "spacy_ner", "hf"),
     ),
 }
 ALL_SYSTEMS = ("spacy_ft", "spacy_ft_crf", "spacy_ner", "hf")
+#: The head spacy_ft_ner ships with (crf = true): the one the targets are judged on.
+DEFAULT_SYSTEM = "spacy_ft_crf"
 
 
 def read_samples(spec: DatasetSpec, path: Path) -> list[Sample]:
@@ -806,30 +808,24 @@ def checks(datasets: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for data in datasets:
         f1 = {r["system"]: r["f"] for r in data["results"]}
         name = data["dataset"]
-        if name == "resume" and "spacy_ft" in f1 and "spacy_ner" in f1:
-            found.append(
-                {
-                    "check": f"resume: spacy_ft >= spaCy ner (jieba tokens) + {TARGET_RESUME_MARGIN} F1",
-                    "value": f"{f1['spacy_ft']:.2f} vs {f1['spacy_ner']:.2f}",
-                    "passed": f1["spacy_ft"] >= f1["spacy_ner"] + TARGET_RESUME_MARGIN,
-                }
-            )
-        if name == "resume" and "spacy_ft_crf" in f1 and "spacy_ner" in f1:
-            found.append(
-                {
-                    "check": f"resume (info, not a target): spacy_ft_crf >= spaCy ner + {TARGET_RESUME_MARGIN} F1",
-                    "value": f"{f1['spacy_ft_crf']:.2f} vs {f1['spacy_ner']:.2f}",
-                    "passed": f1["spacy_ft_crf"] >= f1["spacy_ner"] + TARGET_RESUME_MARGIN,
-                }
-            )
-        if name == "wnut17" and "spacy_ft" in f1 and "hf" in f1:
-            found.append(
-                {
-                    "check": f"wnut17: spacy_ft >= HF - {TARGET_WNUT_HF_MARGIN} F1",
-                    "value": f"{f1['spacy_ft']:.2f} vs {f1['hf']:.2f}",
-                    "passed": f1["spacy_ft"] >= f1["hf"] - TARGET_WNUT_HF_MARGIN,
-                }
-            )
+        # Targets are judged on the shipped default head (CRF); the softmax head is reported as info.
+        for system, role in ((DEFAULT_SYSTEM, ""), ("spacy_ft", " (info: softmax head)")):
+            if name == "resume" and system in f1 and "spacy_ner" in f1:
+                found.append(
+                    {
+                        "check": f"resume{role}: {system} >= spaCy ner (jieba tokens) + {TARGET_RESUME_MARGIN} F1",
+                        "value": f"{f1[system]:.2f} vs {f1['spacy_ner']:.2f}",
+                        "passed": f1[system] >= f1["spacy_ner"] + TARGET_RESUME_MARGIN,
+                    }
+                )
+            if name == "wnut17" and system in f1 and "hf" in f1:
+                found.append(
+                    {
+                        "check": f"wnut17{role}: {system} >= HF - {TARGET_WNUT_HF_MARGIN} F1",
+                        "value": f"{f1[system]:.2f} vs {f1['hf']:.2f}",
+                        "passed": f1[system] >= f1["hf"] - TARGET_WNUT_HF_MARGIN,
+                    }
+                )
         units = data["spacy_ft_units_check"]
         if units is not None:
             bad = units["dev_unrepresentable"] + units["train_unrepresentable"]
