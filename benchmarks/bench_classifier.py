@@ -44,7 +44,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,10 +55,12 @@ from bench_common import (
     WINDOW,
     ModelInfo,
     Progress,
+    add_per_dataset_options,
     batch_schedule,
     chinese_model,
     count_units,
     english_model,
+    fill_per_dataset_options,
     learn_rate_at,
     quiet_libraries,
     seed_everything,
@@ -519,40 +521,6 @@ def format_table(datasets: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-class PerDataset:
-    """An option that is one value for every dataset or ``name=value`` pairs, e.g.
-    ``--lr sst2=1e-4,chnsenticorp=1e-3``: a pretrained model and one trained from
-    scratch need different learning rates and step counts, while the three systems
-    of one dataset always share them."""
-
-    def __init__(self, cast: Callable[[str], Any], text: str) -> None:
-        self.text = text
-        self.values: dict[str, Any] = {}
-        self.default: Any = None
-        for part in (piece.strip() for piece in text.split(",") if piece.strip()):
-            name, sep, value = part.partition("=")
-            if sep:
-                if name.strip() not in DATASETS:
-                    raise argparse.ArgumentTypeError(f"unknown dataset {name!r} in {text!r}")
-                self.values[name.strip()] = cast(value)
-            else:
-                self.default = cast(part)
-
-    def __call__(self, dataset: str) -> Any:
-        if dataset in self.values:
-            return self.values[dataset]
-        if self.default is None:
-            raise SystemExit(f"no value for dataset {dataset!r} in {self.text!r}")
-        return self.default
-
-    def as_dict(self, datasets: Sequence[str]) -> dict[str, Any]:
-        return {name: self(name) for name in datasets}
-
-
-def per_dataset(cast: Callable[[str], Any]) -> Callable[[str], PerDataset]:
-    return lambda text: PerDataset(cast, text)
-
-
 # Calibrated on the 2-core machine (~0.7 s per MiniLM step at batch 32, ~0.3 s per
 # step of the small Chinese model when the machine is idle): 19.7 min measured at
 # load ~1.7. An earlier default (400 Chinese steps, 2000 SST-2 dev docs) took
@@ -573,11 +541,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", default="sst2,chnsenticorp", help="comma-separated (default: both)")
     parser.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated subset of {SYSTEMS}")
-    each = " (one value, or name=value pairs per dataset)"
-    parser.add_argument("--train-size", type=per_dataset(int), help="training docs, 0 = all" + each)
-    parser.add_argument("--dev-size", type=per_dataset(int), help="dev docs, 0 = all" + each)
-    parser.add_argument("--steps", type=per_dataset(int), help="optimizer steps per system" + each)
-    parser.add_argument("--lr", type=per_dataset(float), help="peak learning rate" + each)
+    add_per_dataset_options(parser, DATASETS)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--warmup", type=float, default=0.1, help="warmup fraction of the steps")
     parser.add_argument("--seed", type=int, default=0)
@@ -591,17 +555,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="tiny sizes and 20 steps: a smoke run")
     args = parser.parse_args(argv)
     if args.quick:
-        for key, value in QUICK.items():
-            if key == "batch_size":
-                args.batch_size = value
-            elif getattr(args, key) is None:
-                setattr(args, key, PerDataset(int, value))
         args.zh_hidden, args.zh_layers, args.zh_heads = 64, 2, 2
         if args.output == DEFAULT_OUTPUT:
             args.output = DEFAULT_OUTPUT.with_name("classifier_quick.json")
-    for key, value in DEFAULTS.items():
-        if getattr(args, key) is None:
-            setattr(args, key, PerDataset(float if key == "lr" else int, value))
+    fill_per_dataset_options(args, DATASETS, DEFAULTS, QUICK if args.quick else None)
     args.datasets = [name.strip() for name in args.datasets.split(",") if name.strip()]
     args.systems = [name.strip() for name in args.systems.split(",") if name.strip()]
     unknown = [d for d in args.datasets if d not in DATASETS] + [s for s in args.systems if s not in SYSTEMS]

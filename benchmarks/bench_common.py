@@ -7,6 +7,7 @@ identical too. Run the benchmarks as scripts from the repository root.
 
 from __future__ import annotations
 
+import argparse
 import importlib.metadata
 import logging
 import os
@@ -16,7 +17,7 @@ import statistics
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -236,3 +237,64 @@ def chinese_model(
         max_position=max_position,
         vocab_size=vocab_size,
     )
+
+
+# -- per-dataset options -------------------------------------------------------
+
+
+class PerDataset:
+    """An option that is one value for every dataset or ``name=value`` pairs, e.g.
+    ``--lr sst2=1e-4,chnsenticorp=1e-3``: a pretrained model and one trained from
+    scratch need different learning rates and step counts, while the systems of
+    one dataset always share them. ``known`` names the script's datasets."""
+
+    def __init__(self, cast: Callable[[str], Any], text: str, known: Collection[str]) -> None:
+        self.text = text
+        self.values: dict[str, Any] = {}
+        self.default: Any = None
+        for part in (piece.strip() for piece in text.split(",") if piece.strip()):
+            name, sep, value = part.partition("=")
+            if sep:
+                if name.strip() not in known:
+                    raise argparse.ArgumentTypeError(f"unknown dataset {name!r} in {text!r}")
+                self.values[name.strip()] = cast(value)
+            else:
+                self.default = cast(part)
+
+    def __call__(self, dataset: str) -> Any:
+        if dataset in self.values:
+            return self.values[dataset]
+        if self.default is None:
+            raise SystemExit(f"no value for dataset {dataset!r} in {self.text!r}")
+        return self.default
+
+    def as_dict(self, datasets: Sequence[str]) -> dict[str, Any]:
+        return {name: self(name) for name in datasets}
+
+
+def add_per_dataset_options(parser: argparse.ArgumentParser, known: Collection[str]) -> None:
+    """--train-size, --dev-size, --steps and --lr, each one value or name=value pairs."""
+    each = " (one value, or name=value pairs per dataset)"
+
+    def option(cast: Callable[[str], Any]) -> Callable[[str], PerDataset]:
+        return lambda text: PerDataset(cast, text, known)
+
+    parser.add_argument("--train-size", type=option(int), help="training docs, 0 = all" + each)
+    parser.add_argument("--dev-size", type=option(int), help="dev docs, 0 = all" + each)
+    parser.add_argument("--steps", type=option(int), help="optimizer steps per system" + each)
+    parser.add_argument("--lr", type=option(float), help="peak learning rate" + each)
+
+
+def fill_per_dataset_options(
+    args: argparse.Namespace, known: Collection[str], defaults: dict[str, str], quick: dict[str, Any] | None
+) -> None:
+    """Options left unset take ``quick``'s values (a smoke run; its ``batch_size`` too), then ``defaults``."""
+    for key, value in (quick or {}).items():
+        if key == "batch_size":
+            args.batch_size = value
+        elif getattr(args, key) is None:
+            setattr(args, key, PerDataset(int, value, known))
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, PerDataset(float if key == "lr" else int, value, known))
+

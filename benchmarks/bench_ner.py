@@ -53,7 +53,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,10 +64,12 @@ from bench_common import (
     WINDOW,
     ModelInfo,
     Progress,
+    add_per_dataset_options,
     batch_schedule,
     chinese_model,
     count_units,
     english_model,
+    fill_per_dataset_options,
     learn_rate_at,
     quiet_libraries,
     seed_everything,
@@ -858,40 +860,6 @@ def format_table(datasets: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-class PerDataset:
-    """An option that is one value for every dataset or ``name=value`` pairs, e.g.
-    ``--lr resume=1e-3,wnut17=1e-4``: a pretrained model and one trained from
-    scratch need different learning rates and step counts, while the systems of
-    one dataset always share them."""
-
-    def __init__(self, cast: Callable[[str], Any], text: str) -> None:
-        self.text = text
-        self.values: dict[str, Any] = {}
-        self.default: Any = None
-        for part in (piece.strip() for piece in text.split(",") if piece.strip()):
-            name, sep, value = part.partition("=")
-            if sep:
-                if name.strip() not in DATASETS:
-                    raise argparse.ArgumentTypeError(f"unknown dataset {name!r} in {text!r}")
-                self.values[name.strip()] = cast(value)
-            else:
-                self.default = cast(part)
-
-    def __call__(self, dataset: str) -> Any:
-        if dataset in self.values:
-            return self.values[dataset]
-        if self.default is None:
-            raise SystemExit(f"no value for dataset {dataset!r} in {self.text!r}")
-        return self.default
-
-    def as_dict(self, datasets: Sequence[str]) -> dict[str, Any]:
-        return {name: self(name) for name in datasets}
-
-
-def per_dataset(cast: Callable[[str], Any]) -> Callable[[str], PerDataset]:
-    return lambda text: PerDataset(cast, text)
-
-
 # Full-run defaults: every dataset whole (no subsampling), batch 32. Step costs
 # measured at batch 32 with 1 torch thread on the 2-core machine while it was busy
 # (load ~3-4): MiniLM 1.4-2.7 s/step for every system; the tiny Chinese BERT
@@ -916,11 +884,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--systems", default=",".join(ALL_SYSTEMS), help=f"comma-separated subset of {ALL_SYSTEMS}"
     )
-    each = " (one value, or name=value pairs per dataset)"
-    parser.add_argument("--train-size", type=per_dataset(int), help="training docs, 0 = all" + each)
-    parser.add_argument("--dev-size", type=per_dataset(int), help="dev docs, 0 = all" + each)
-    parser.add_argument("--steps", type=per_dataset(int), help="optimizer steps per system" + each)
-    parser.add_argument("--lr", type=per_dataset(float), help="peak learning rate" + each)
+    add_per_dataset_options(parser, DATASETS)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--warmup", type=float, default=0.1, help="warmup fraction of the steps")
     parser.add_argument("--seed", type=int, default=0)
@@ -946,19 +910,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 10 steps, tiny model: a smoke run")
     args = parser.parse_args(argv)
     if args.quick:
-        for key, value in QUICK.items():
-            if key == "batch_size":
-                args.batch_size = value
-            elif getattr(args, key) is None:
-                setattr(args, key, PerDataset(int, value))
         args.zh_hidden, args.zh_layers, args.zh_heads = 32, 2, 2
         if args.output == DEFAULT_OUTPUT:
             args.output = DEFAULT_OUTPUT.with_name("ner_quick.json")
     if args.threads is None:
         args.threads = 1 if args.quick else 2
-    for key, value in DEFAULTS.items():
-        if getattr(args, key) is None:
-            setattr(args, key, PerDataset(float if key == "lr" else int, value))
+    fill_per_dataset_options(args, DATASETS, DEFAULTS, QUICK if args.quick else None)
     args.datasets = [name.strip() for name in args.datasets.split(",") if name.strip()]
     args.systems = [name.strip() for name in args.systems.split(",") if name.strip()]
     unknown = [d for d in args.datasets if d not in DATASETS] + [
