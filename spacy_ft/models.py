@@ -55,3 +55,20 @@ def transformer_model(
         mixed_precision,
         grad_scaler_config,
     )
+
+
+def replace_shim(model: Any, shim_cls: type, grad_scaler_config: Dict[str, Any]) -> Any:
+    """Put a ``shim_cls`` (an ``HFShim`` subclass for inference backends: int8 torch,
+    ONNX Runtime) where a transformer model's HFShim was, keeping its Hugging Face
+    objects and classes, and return it."""
+    wrapper = model.layers[0]
+    old = wrapper.shims[0]
+    shim = shim_cls(
+        old._hfmodel,
+        grad_scaler_config=dict(grad_scaler_config),
+        config_cls=old.config_cls,
+        model_cls=old.model_cls,
+        tokenizer_cls=old.tokenizer_cls,
+    )
+    wrapper.shims[0] = shim
+    return shim

@@ -35,6 +35,8 @@ from typing import Any, Callable, Dict, Iterator, List, Union
 
 from spacy.util import registry
 
+from .onnx_backend import ONNX_ARCHITECTURE, OPSET, check_onnx_scheme, convert_component, import_onnxruntime
+
 QUANTIZED_ARCHITECTURE = "spacy_ft.QuantizedTransformerModel.v1"
 #: fp32 transformer architectures the command knows how to replace.
 FP32_ARCHITECTURES = (
@@ -45,6 +47,8 @@ FP32_ARCHITECTURES = (
 )
 #: ``quantization`` setting -> torch dtype name.
 SCHEMES = {"int8": "qint8"}
+#: ``--backend``: torch dynamic quantization, or ONNX Runtime (``spacy_ft.onnx_backend``).
+BACKENDS = ("torch", "onnx")
 
 
 @contextmanager
@@ -92,15 +96,15 @@ def _shim_class() -> type:
     Built on first use so importing this module never imports torch.
     """
     from io import BytesIO
-    from pathlib import Path as _Path
 
     import srsly
     import torch
     from spacy.util import SimpleFrozenDict
     from spacy_transformers.data_classes import HFObjects
     from spacy_transformers.layers.hf_shim import HFShim
-    from spacy_transformers.util import make_tempdir
     from thinc.api import get_torch_default_device
+
+    from .hf_serialization import config_and_tokenizer
 
     class QuantizedHFShim(HFShim):
         quantization = "int8"
@@ -131,18 +135,7 @@ def _shim_class() -> type:
                     f"[spacy_ft] {QUANTIZED_ARCHITECTURE}: int8 dynamic quantization runs on CPU only, "
                     f"but the torch device is {device}; load the fp32 pipeline for GPU inference"
                 )
-            tok_dict = msg["tokenizer"]
-            with make_tempdir() as temp_dir:
-                srsly.write_json(temp_dir / "config.json", msg["config"])
-                config = self.config_cls.from_pretrained(temp_dir / "config.json")
-                tok_kwargs = tok_dict.pop("kwargs", {})
-                for file_name, file_bytes in tok_dict.items():
-                    _Path(temp_dir / file_name).write_bytes(file_bytes)
-                tokenizer = self.tokenizer_cls.from_pretrained(str(temp_dir.absolute()), **tok_kwargs)
-                vocab_file_contents = None
-                if hasattr(tokenizer, "vocab_file"):
-                    vocab_file_name = tokenizer.vocab_files_names["vocab_file"]
-                    vocab_file_contents = (temp_dir / vocab_file_name).read_bytes()
+            config, tokenizer, vocab_file_contents = config_and_tokenizer(self, msg)
             transformer = quantize_module(self.model_cls.from_config(config), self.quantization)
             with _quiet_torch_quantization():
                 state = torch.load(BytesIO(msg["state"]), map_location="cpu", weights_only=True)
@@ -185,20 +178,11 @@ def quantized_transformer_model(
             f"[spacy_ft] {QUANTIZED_ARCHITECTURE}: mixed_precision = true cannot be combined with "
             f"quantization = {quantization!r} (int8 runs on CPU); set mixed_precision = false"
         )
-    from .models import transformer_model
+    from .models import replace_shim, transformer_model
 
     model = transformer_model(name, get_spans, tokenizer_config, transformer_config, False, grad_scaler_config)
-    wrapper = model.layers[0]
-    old = wrapper.shims[0]
-    shim = _shim_class()(
-        old._hfmodel,
-        grad_scaler_config=dict(grad_scaler_config),
-        config_cls=old.config_cls,
-        model_cls=old.model_cls,
-        tokenizer_cls=old.tokenizer_cls,
-    )
+    shim = replace_shim(model, _shim_class(), grad_scaler_config)
     shim.quantization = quantization
-    wrapper.shims[0] = shim
     model.attrs["set_transformer"] = _quantizing_setter(model.attrs["set_transformer"], quantization)
     model.attrs["quantization"] = quantization
     return model
@@ -215,13 +199,17 @@ class QuantizeReport:
     bytes_before: int
     bytes_after: int
     quantization: str = "int8"
+    backend: str = "torch"
     notes: List[str] = field(default_factory=list)
 
     def summary(self) -> str:
         ratio = self.bytes_after / self.bytes_before if self.bytes_before else float("nan")
+        now = self.quantization
+        if self.backend == "onnx":
+            now = f"{'int8' if self.quantization == 'int8' else 'fp32'} in ONNX Runtime"
         return (
             f"{self.model_dir} -> {self.out_dir}: {self.linear_layers} Linear layers of "
-            f"{', '.join(self.components)} now {self.quantization}; size {self.bytes_before / 1e6:.1f} MB -> "
+            f"{', '.join(self.components)} now {now}; size {self.bytes_before / 1e6:.1f} MB -> "
             f"{self.bytes_after / 1e6:.1f} MB ({ratio:.2f}x)"
         )
 
@@ -260,12 +248,15 @@ def transformer_components(config_path: Path) -> List[str]:
         architecture = component.get("model", {}).get("@architectures") if isinstance(component, dict) else None
         if architecture in FP32_ARCHITECTURES:
             found.append(name)
-        elif architecture == QUANTIZED_ARCHITECTURE:
+        elif architecture in (QUANTIZED_ARCHITECTURE, ONNX_ARCHITECTURE):
             already.append(name)
     if found:
         return found
     if already:
-        raise ValueError(f"[spacy_ft] quantize: {config_path}: component(s) {', '.join(already)} are already quantized")
+        raise ValueError(
+            f"[spacy_ft] quantize: {config_path}: component(s) {', '.join(already)} are already quantized "
+            "or exported; quantize the fp32 pipeline instead"
+        )
     raise ValueError(
         f"[spacy_ft] quantize: {config_path}: no transformer component to quantize (looked for a component "
         f"whose [components.*.model] is one of {', '.join(FP32_ARCHITECTURES)}; components: "
@@ -273,29 +264,47 @@ def transformer_components(config_path: Path) -> List[str]:
     )
 
 
-def _rewrite_config(config_path: Path, components: List[str], quantization: str) -> None:
-    """Point the written config at the quantized architecture, keeping ``${...}`` variables."""
+def _rewrite_config(config_path: Path, components: List[str], settings: Dict[str, Any]) -> None:
+    """Point the written config at the inference architecture (``settings`` holds its
+    name and arguments), keeping ``${...}`` variables."""
     from spacy.util import load_config
 
     config = load_config(config_path, interpolate=False)
     for name in components:
         model = config["components"][name]["model"]
-        model["@architectures"] = QUANTIZED_ARCHITECTURE
+        model.update(settings)
         model["mixed_precision"] = False
-        model["quantization"] = quantization
     config.to_disk(config_path)
 
 
-def quantize_pipeline(
-    model_dir: Union[str, Path], out_dir: Union[str, Path], *, quantization: str = "int8", force: bool = False
-) -> QuantizeReport:
-    """Write an int8 copy of the pipeline in ``model_dir`` to ``out_dir``.
+def _check_backend(backend: str, quantization: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"[spacy_ft] quantize: backend = {backend!r} is not supported (choose one of: {', '.join(BACKENDS)})")
+    if backend == "onnx":
+        check_onnx_scheme(quantization)
+    else:
+        _check_scheme(quantization)
 
-    The result loads with plain ``spacy.load(out_dir)`` wherever spacy_ft is installed.
+
+def quantize_pipeline(
+    model_dir: Union[str, Path],
+    out_dir: Union[str, Path],
+    *,
+    quantization: str = "int8",
+    backend: str = "torch",
+    threads: int = 0,
+    force: bool = False,
+) -> QuantizeReport:
+    """Write an int8 copy of the pipeline in ``model_dir`` to ``out_dir``: torch dynamic
+    quantization, or (``backend = "onnx"``) the encoder exported to ONNX Runtime, int8
+    or (``quantization = "none"``) fp32, with ``threads`` intra-op threads (0: ORT's default).
+
+    The result loads with plain ``spacy.load(out_dir)`` wherever spacy_ft is installed
+    (with ``spacy_ft[onnx]`` for the ONNX backend).
     """
     import spacy
 
-    _check_scheme(quantization)
+    _check_backend(backend, quantization)
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     config_path = model_dir / "config.cfg"
     if not model_dir.is_dir():
@@ -312,21 +321,29 @@ def quantize_pipeline(
         else:
             out_dir.unlink()
     components = transformer_components(config_path)
+    if backend == "onnx":
+        import_onnxruntime()  # fail before the slow load and export
     nlp = spacy.load(model_dir)
     linears = 0
     for name in components:
+        if backend == "onnx":
+            linears += convert_component(nlp.get_pipe(name).model, quantization, threads)
+            continue
         shim = nlp.get_pipe(name).model.layers[0].shims[0]
         quantized = quantize_module(shim._model, quantization)
         shim._model = quantized
         shim._hfmodel.transformer = quantized
         linears += count_quantized_linears(quantized)
-    nlp.meta.setdefault("spacy_ft", {})["quantization"] = {
-        "scheme": f"torch dynamic {quantization} (nn.Linear)",
-        "components": components,
-    }
+    if backend == "onnx":
+        scheme = f"ONNX Runtime, {'dynamic int8' if quantization == 'int8' else 'fp32'} (opset {OPSET})"
+        settings = {"@architectures": ONNX_ARCHITECTURE, "quantization": quantization, "threads": threads}
+    else:
+        scheme = f"torch dynamic {quantization} (nn.Linear)"
+        settings = {"@architectures": QUANTIZED_ARCHITECTURE, "quantization": quantization}
+    nlp.meta.setdefault("spacy_ft", {})["quantization"] = {"scheme": scheme, "components": components}
     with _quiet_torch_quantization():
         nlp.to_disk(out_dir)
-    _rewrite_config(out_dir / "config.cfg", components, quantization)
+    _rewrite_config(out_dir / "config.cfg", components, settings)
     return QuantizeReport(
         model_dir=str(model_dir),
         out_dir=str(out_dir),
@@ -335,5 +352,6 @@ def quantize_pipeline(
         bytes_before=directory_size(model_dir),
         bytes_after=directory_size(out_dir),
         quantization=quantization,
+        backend=backend,
         notes=["heads (spacy_ft_textcat, spacy_ft_ner) are Thinc numpy layers and stay fp32"],
     )

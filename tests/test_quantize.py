@@ -75,19 +75,21 @@ def _entry_point_installed() -> bool:
 
 @pytest.mark.skipif(not _entry_point_installed(), reason="entry point not installed yet: pip install -e .")
 def test_fresh_process_loads_with_weights_only_and_agrees(trained_dir, quantized):  # noqa: F811
-    result = subprocess.run(
-        [sys.executable, "-c", _CHILD, quantized.out_dir],
-        input=json.dumps(TEXTS),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = run_child_json(_CHILD, quantized.out_dir, TEXTS)
     assert not out["imported_by_hand"]
     assert out["weights_only"] and all(flag is True for flag in out["weights_only"]), out["weights_only"]
     found = prediction_agreement(predictions(spacy.load(trained_dir), TEXTS), out["docs"])
     assert found["same_entities"] >= 0.9 and found["same_top_class"] >= 0.9, found
+
+
+def run_child_json(code: str, model_dir: str, texts: list) -> dict:
+    """Run ``code`` in a fresh interpreter with the model path as argv[1] and the texts as
+    JSON on stdin; its last stdout line is JSON."""
+    result = subprocess.run(
+        [sys.executable, "-c", code, model_dir], input=json.dumps(texts), capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 class _Payload:
