@@ -1,18 +1,19 @@
-"""fp32 vs int8 (``python -m spacy_ft quantize``) on the demo pipelines, plus ONNX Runtime.
+"""fp32 vs int8 (``python -m spacy_ft quantize``) and the ONNX Runtime backend on the demo pipelines.
 
-For the English (MiniLM-L6) and the Chinese (random-init character BERT) pipeline:
+For the English (MiniLM-L6) and the Chinese (random-init character BERT) pipeline,
+four pipelines loaded with plain ``spacy.load``: fp32 torch (the baseline), torch
+dynamic int8 (``--backend torch``), ONNX Runtime dynamic int8 and ONNX Runtime
+fp32 (``--backend onnx``, ``--quantization int8`` / ``none``):
 
 * words/s of ``nlp.pipe`` at batch size 1 and 64 ("words" = spaCy tokens, jieba
-  words for Chinese), fp32 and int8 timed in alternation within every repeat so
-  the shared machine's drift hits both alike; medians of ``--repeats`` and the
-  median of per-repeat ratios;
-* size on disk of the pipeline directory and of the transformer weights;
-* dev scores (``cats_score``, ``ents_f``) of both, and how often int8 predicts
+  words for Chinese), all systems timed in alternation within every repeat so
+  the shared machine's drift hits them alike; medians of ``--repeats`` and the
+  median of per-repeat ratios to fp32;
+* size on disk of each pipeline directory and its transformer;
+* dev scores (``cats_score``, ``ents_f``) of each, and how often each predicts
   exactly the fp32 entities / the same top class;
-* encoder only (no spaCy, no heads, no tokenization): the Hugging Face encoder
-  in torch fp32, torch int8, ONNX Runtime fp32 and ONNX Runtime dynamic int8
-  (``onnxruntime.quantization.quantize_dynamic``) on the *same* wordpiece
-  batches the pipeline builds, to see whether an ONNX backend would be worth it.
+* encoder only (no spaCy, no heads, no tokenization): each pipeline's encoder
+  (torch module or ONNX Runtime session) on the *same* wordpiece batches.
 
 ``torch.set_num_threads(--threads)`` and ORT's ``intra_op_num_threads`` use the
 same count. Pipelines come from the demo workflow (``spacy project run all``
@@ -36,11 +37,17 @@ from typing import Any, Callable, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_common import quiet_libraries, versions  # noqa: E402
+from bench_common import DATA_ROOT, quiet_libraries, versions  # noqa: E402
 
 DEFAULT_OUTPUT = Path("benchmarks/results/quantize.json")
 TARGET_SPEEDUP = 1.5
 TARGET_LOSS_POINTS = 1.0
+#: Real text for the agreement check (the demo dev sets are templates): reviews and
+#: sentences whose words the demo models never saw. Column = the text's TSV column.
+REAL_TEXTS = {
+    "en": (DATA_ROOT / "sst2/alps_dev_split.tsv", "sentence"),
+    "zh": (DATA_ROOT / "chnsenticorp/dev.tsv", "text_a"),
+}
 
 
 def timed(fn: Callable[[], Any]) -> float:
@@ -59,6 +66,19 @@ def dev_examples(nlp: Any, lang: str) -> list:
     return [Example(nlp.make_doc(doc.text), doc) for doc in docs]
 
 
+def real_texts(lang: str, limit: int) -> list[str]:
+    """The first ``limit`` texts of a public corpus, or [] (with a message) when it is missing."""
+    import csv
+
+    path, column = REAL_TEXTS[lang]
+    if not path.is_file():
+        print(f"[{lang}] no real-text agreement check: {path} not found", file=sys.stderr)
+        return []
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        return [row[column] for _, row in zip(range(limit), rows)]
+
+
 def outputs(nlp: Any, texts: Sequence[str]) -> list[dict[str, Any]]:
     from spacy_ft.packaging import predictions
 
@@ -70,8 +90,17 @@ def scores(nlp: Any, examples: list) -> dict[str, float]:
     return {key: round(100 * float(found.get(key) or 0.0), 2) for key in ("cats_score", "ents_f")}
 
 
+#: The pipelines compared: fp32 torch (baseline), torch int8, ONNX Runtime int8 and fp32.
+SYSTEMS = {
+    "int8": {"backend": "torch", "quantization": "int8"},
+    "onnx_int8": {"backend": "onnx", "quantization": "int8"},
+    "onnx_fp32": {"backend": "onnx", "quantization": "none"},
+}
+
+
 def pipe_speed(systems: dict[str, Any], texts: Sequence[str], words: int, repeats: int) -> dict[str, Any]:
-    """words/s per system and batch size; systems alternate inside each repeat."""
+    """words/s per system and batch size; systems alternate inside each repeat, and each
+    speedup is the median of per-repeat ratios to fp32 measured in the same repeat."""
     result: dict[str, Any] = {}
     for batch_size in (1, 64):
         runs: dict[str, list[float]] = {name: [] for name in systems}
@@ -82,10 +111,13 @@ def pipe_speed(systems: dict[str, Any], texts: Sequence[str], words: int, repeat
             for name in order:
                 seconds = timed(lambda n=systems[name], b=batch_size: list(n.pipe(texts, batch_size=b)))
                 runs[name].append(words / seconds)
-        ratios = [i / f for f, i in zip(runs["fp32"], runs["int8"])]
         result[f"batch_{batch_size}"] = {
             **{f"{name}_words_per_s": round(statistics.median(values), 1) for name, values in runs.items()},
-            "speedup": round(statistics.median(ratios), 3),
+            "speedup": {
+                name: round(statistics.median(v / f for v, f in zip(values, runs["fp32"])), 3)
+                for name, values in runs.items()
+                if name != "fp32"
+            },
             "runs": {name: [round(v, 1) for v in values] for name, values in runs.items()},
         }
     return result
@@ -108,82 +140,37 @@ def wordpiece_batches(nlp: Any, texts: Sequence[str], batch_size: int) -> list[d
     return batches
 
 
-def export_onnx(encoder: Any, batch: dict[str, Any], path: Path) -> None:
+def encoder_speed(systems: dict[str, Any], texts: Sequence[str], words: int, repeats: int) -> dict[str, Any]:
+    """Encoder-only words/s of each pipeline's encoder (torch module or ONNX Runtime
+    session) on the same wordpiece batches: what the backend itself gains, without
+    tokenization and heads."""
     import torch
 
-    names = list(batch)
-    inputs = tuple(torch.from_numpy(batch[name]) for name in names)
-    axes = {name: {0: "batch", 1: "sequence"} for name in [*names, "last_hidden_state"]}
-    torch.onnx.export(
-        encoder,
-        inputs,
-        str(path),
-        input_names=names,
-        output_names=["last_hidden_state"],
-        dynamic_axes=axes,
-        opset_version=17,
-        dynamo=False,  # the TorchScript exporter: needs no onnxscript, handles HF BERT
-    )
+    def runner(nlp: Any) -> Callable[[list], None]:
+        encoder = nlp.get_pipe("transformer").model.transformer.eval()
 
-
-def encoder_speed(fp32_nlp: Any, int8_nlp: Any, texts: Sequence[str], words: int, args: argparse.Namespace,
-                  workdir: Path) -> dict[str, Any]:
-    """Encoder-only words/s: torch fp32 / int8 vs ONNX Runtime fp32 / int8, same batches."""
-    import numpy
-    import onnxruntime
-    import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    fp32 = fp32_nlp.get_pipe("transformer").model.transformer.eval()
-    int8 = int8_nlp.get_pipe("transformer").model.transformer.eval()
-    onnx_fp32, onnx_int8 = workdir / "encoder.onnx", workdir / "encoder.int8.onnx"
-    export_onnx(fp32, wordpiece_batches(fp32_nlp, texts[:2], 2)[0], onnx_fp32)
-    quantize_dynamic(str(onnx_fp32), str(onnx_int8), weight_type=QuantType.QInt8)
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = args.threads
-    options.inter_op_num_threads = 1
-    sessions = {
-        name: onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        for name, path in (("onnx_fp32", onnx_fp32), ("onnx_int8", onnx_int8))
-    }
-
-    def torch_runner(module: Any) -> Callable[[list], None]:
         def run(batches: list) -> None:
             with torch.inference_mode():
                 for batch in batches:
-                    module(**{k: torch.from_numpy(v) for k, v in batch.items()})
+                    encoder(**{k: torch.from_numpy(v) for k, v in batch.items()})
 
         return run
 
-    def ort_runner(session: Any) -> Callable[[list], None]:
-        def run(batches: list) -> None:
-            for batch in batches:
-                session.run(None, {k: v.astype(numpy.int64) for k, v in batch.items()})
-
-        return run
-
-    runners = {
-        "torch_fp32": torch_runner(fp32),
-        "torch_int8": torch_runner(int8),
-        **{name: ort_runner(session) for name, session in sessions.items()},
-    }
-    result: dict[str, Any] = {
-        "size_bytes": {"onnx_fp32": onnx_fp32.stat().st_size, "onnx_int8": onnx_int8.stat().st_size}
-    }
+    runners = {name: runner(nlp) for name, nlp in systems.items()}
+    result: dict[str, Any] = {}
     for batch_size in (1, 64):
-        batches = wordpiece_batches(fp32_nlp, texts, batch_size)
+        batches = wordpiece_batches(systems["fp32"], texts, batch_size)
         runs: dict[str, list[float]] = {name: [] for name in runners}
         for run in runners.values():
             run(batches[:2])
-        for repeat in range(args.repeats):
+        for repeat in range(repeats):
             order = list(runners) if repeat % 2 == 0 else list(reversed(runners))
             for name in order:
                 runs[name].append(words / timed(lambda r=runners[name], b=batches: r(b)))
-        medians = {name: round(statistics.median(values), 1) for name, values in runs.items()}
         result[f"batch_{batch_size}"] = {
-            **{f"{name}_words_per_s": value for name, value in medians.items()},
-            "vs_torch_int8": {
-                name: round(statistics.median(v / t for v, t in zip(values, runs["torch_int8"])), 3)
+            **{f"{name}_words_per_s": round(statistics.median(values), 1) for name, values in runs.items()},
+            "vs_fp32": {
+                name: round(statistics.median(v / f for v, f in zip(values, runs["fp32"])), 3)
                 for name, values in runs.items()
             },
         }
@@ -195,63 +182,78 @@ def run_language(lang: str, model_dir: Path, args: argparse.Namespace, workdir: 
 
     from spacy_ft.quantize import directory_size, prediction_agreement, quantize_pipeline
 
-    out_dir = workdir / f"{lang}_int8"
-    started = time.perf_counter()
-    report = quantize_pipeline(model_dir, out_dir)
-    quantize_seconds = time.perf_counter() - started
-    systems = {"fp32": spacy.load(model_dir), "int8": spacy.load(out_dir)}
+    names = ["fp32", *(name for name in SYSTEMS if args.skip_onnx is False or not name.startswith("onnx"))]
+    dirs, quantize_seconds, reports = {"fp32": model_dir}, {}, {}
+    for name in names[1:]:
+        dirs[name] = workdir / f"{lang}_{name}"
+        started = time.perf_counter()
+        reports[name] = quantize_pipeline(model_dir, dirs[name], threads=args.threads, **SYSTEMS[name])
+        quantize_seconds[name] = round(time.perf_counter() - started, 1)
+    systems = {name: spacy.load(path) for name, path in dirs.items()}
     examples = dev_examples(systems["fp32"], lang)
     texts = [eg.reference.text for eg in examples][: args.max_docs]
     words = sum(len(eg.predicted) for eg in examples[: len(texts)])
     print(f"[{lang}] {len(texts)} dev docs, {words} spaCy tokens; timing nlp.pipe ...", file=sys.stderr)
     found = {name: scores(nlp, examples) for name, nlp in systems.items()}
+    expected = outputs(systems["fp32"], texts)
     result: dict[str, Any] = {
         "model_dir": str(model_dir),
         "docs": len(texts),
         "words": words,
-        "quantize_seconds": round(quantize_seconds, 1),
-        "linear_layers": report.linear_layers,
-        "size_bytes": {
-            "fp32_dir": directory_size(model_dir),
-            "int8_dir": directory_size(out_dir),
-            "fp32_transformer": directory_size(model_dir / "transformer"),
-            "int8_transformer": directory_size(out_dir / "transformer"),
-        },
+        "quantize_seconds": quantize_seconds,
+        "linear_layers": reports["int8"].linear_layers,
+        "size_bytes": {name: directory_size(path) for name, path in dirs.items()},
+        "transformer_bytes": {name: directory_size(Path(path) / "transformer") for name, path in dirs.items()},
         "scores": found,
-        "loss_points": {key: round(found["fp32"][key] - found["int8"][key], 2) for key in found["fp32"]},
-        "agreement": prediction_agreement(outputs(systems["fp32"], texts), outputs(systems["int8"], texts)),
-        "pipe": pipe_speed(systems, texts, words, args.repeats),
+        "loss_points": {
+            name: {key: round(found["fp32"][key] - found[name][key], 2) for key in found["fp32"]} for name in names[1:]
+        },
+        "agreement": {name: prediction_agreement(expected, outputs(systems[name], texts)) for name in names[1:]},
     }
-    if not args.skip_onnx:
-        print(f"[{lang}] encoder only: torch vs ONNX Runtime ...", file=sys.stderr)
-        result["encoder"] = encoder_speed(systems["fp32"], systems["int8"], texts, words, args, workdir)
+    real = real_texts(lang, args.real_docs)
+    if real:
+        print(f"[{lang}] agreement on {len(real)} texts of {REAL_TEXTS[lang][0].parent.name} ...", file=sys.stderr)
+        reference = outputs(systems["fp32"], real)
+        result["real_text_agreement"] = {
+            "source": str(REAL_TEXTS[lang][0].relative_to(DATA_ROOT)),
+            "docs": len(real),
+            **{name: prediction_agreement(reference, outputs(systems[name], real)) for name in names[1:]},
+        }
+    result["pipe"] = pipe_speed(systems, texts, words, args.repeats)
+    print(f"[{lang}] encoder only ...", file=sys.stderr)
+    result["encoder"] = encoder_speed(systems, texts, words, args.repeats)
     return result
 
 
 def print_table(report: dict[str, Any]) -> None:
-    print(f"\nint8 dynamic quantization, torch threads = {report['threads']}, medians of {report['repeats']}")
-    header = f"{'pipeline':8} {'batch':>5} {'fp32 w/s':>10} {'int8 w/s':>10} {'speedup':>8}"
-    print(header + f" {'MB fp32':>8} {'MB int8':>8} {'cats fp32/int8':>15} {'ents_f fp32/int8':>17}")
+    print(f"\nfp32 vs int8 / ONNX Runtime, {report['threads']} threads, medians of {report['repeats']}")
+    print(f"{'pipeline':8} {'system':10} {'b1 w/s':>8} {'x fp32':>7} {'b64 w/s':>8} {'x fp32':>7} {'MB':>6} {'cats':>7} {'ents_f':>7}  agreement")
     for lang, data in report["languages"].items():
-        size = data["size_bytes"]
-        sc = data["scores"]
-        for batch in ("batch_1", "batch_64"):
-            row = data["pipe"][batch]
+        for name, size in data["size_bytes"].items():
+            cells = []
+            for batch in ("batch_1", "batch_64"):
+                row = data["pipe"][batch]
+                ratio = row["speedup"].get(name, 1.0)
+                cells.append(f"{row[f'{name}_words_per_s']:>8.0f} {ratio:>6.2f}x")
+            sc = data["scores"][name]
+            agree = data["agreement"].get(name, "")
             print(
-                f"{lang:8} {batch[6:]:>5} {row['fp32_words_per_s']:>10.0f} {row['int8_words_per_s']:>10.0f} "
-                f"{row['speedup']:>7.2f}x {size['fp32_dir'] / 1e6:>8.1f} {size['int8_dir'] / 1e6:>8.1f} "
-                f"{sc['fp32']['cats_score']:>7.2f}/{sc['int8']['cats_score']:<7.2f} "
-                f"{sc['fp32']['ents_f']:>8.2f}/{sc['int8']['ents_f']:<8.2f}"
+                f"{lang:8} {name:10} {' '.join(cells)} {size / 1e6:>6.1f} {sc['cats_score']:>7.2f} {sc['ents_f']:>7.2f}  {agree}"
             )
-        print(f"{'':8} agreement int8 vs fp32: {data['agreement']}")
     for lang, data in report["languages"].items():
-        if "encoder" not in data:
-            continue
-        print(f"\n[{lang}] encoder only (same wordpiece batches), words/s:")
+        if "real_text_agreement" in data:
+            real = data["real_text_agreement"]
+            print(f"\n[{lang}] agreement with fp32 on {real['docs']} texts of {real['source']}:")
+            for name in data["agreement"]:
+                print(f"  {name:10} {real[name]}")
+    for lang, data in report["languages"].items():
+        print(f"\n[{lang}] encoder only (same wordpiece batches), words/s (ratio to torch fp32):")
         for batch in ("batch_1", "batch_64"):
             row = data["encoder"][batch]
-            cells = "  ".join(f"{k[:-12]} {v:.0f}" for k, v in row.items() if k.endswith("_words_per_s"))
-            print(f"  batch {batch[6:]:>2}: {cells}  (ratio to torch_int8: {row['vs_torch_int8']})")
+            cells = "  ".join(
+                f"{k[:-12]} {v:.0f} ({row['vs_fp32'][k[:-12]]:.2f}x)" for k, v in row.items() if k.endswith("_words_per_s")
+            )
+            print(f"  batch {batch[6:]:>2}: {cells}")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -261,7 +263,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads and ORT intra-op threads")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--max-docs", type=int, default=200, help="dev docs timed per pass")
-    parser.add_argument("--skip-onnx", action="store_true")
+    parser.add_argument("--skip-onnx", action="store_true", help="only fp32 and torch int8")
+    parser.add_argument("--real-docs", type=int, default=500, help="public-corpus texts for the agreement check (0: off)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     return parser.parse_args(argv)
 
