@@ -234,6 +234,7 @@ def run_spacy(
     batches: list[list[int]],
     settings: RunSettings,
     pooling: str = "cls",
+    save_dir: Path | None = None,
 ) -> Result:
     """Train with ``nlp.update`` over the shared batches, then ``nlp.pipe`` the dev set.
 
@@ -299,6 +300,9 @@ def run_spacy(
     result.notes["loss"] = "weighted cross-entropy" if system == "spacy_ft" else "squared error on softmax"
     if system == "spacy_ft":
         result.notes["pooling"] = pooling
+    if save_dir is not None:
+        nlp.to_disk(save_dir / f"{spec.name}_{system}")
+        result.notes["saved_to"] = str(save_dir / f"{spec.name}_{system}")
     return result
 
 
@@ -444,7 +448,9 @@ def run_dataset(spec: DatasetSpec, args: argparse.Namespace, workdir: Path) -> d
         if system == "hf":
             result = run_hf(spec, model, train, dev, batches, settings)
         else:
-            result = run_spacy(system, spec, model, train, dev, batches, settings, args.pooling(spec.name))
+            result = run_spacy(
+                system, spec, model, train, dev, batches, settings, args.pooling(spec.name), args.save_pipelines
+            )
         result.wall_s = time.perf_counter() - t0
         result.notes["load_avg_1min_before_after"] = [load_before, round(os.getloadavg()[0], 2)]
         print(
@@ -552,7 +558,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default="sst2=mean,chnsenticorp=cls",
         help="spacy_ft_textcat pooling (cls, mean, max), one value or name=value pairs",
     )
-
+    parser.add_argument(
+        "--save-pipelines",
+        type=Path,
+        default=None,
+        help="write each trained spaCy pipeline to DIR/<dataset>_<system> (e.g. to quantize it)",
+    )
     parser.add_argument("--zh-hidden", type=int, default=128)
     parser.add_argument("--zh-layers", type=int, default=2)
     parser.add_argument("--zh-heads", type=int, default=2)

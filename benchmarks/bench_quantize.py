@@ -42,12 +42,14 @@ from bench_common import DATA_ROOT, quiet_libraries, versions  # noqa: E402
 DEFAULT_OUTPUT = Path("benchmarks/results/quantize.json")
 TARGET_SPEEDUP = 1.5
 TARGET_LOSS_POINTS = 1.0
-#: Real text for the agreement check (the demo dev sets are templates): reviews and
-#: sentences whose words the demo models never saw. Column = the text's TSV column.
+#: Real text for accuracy and agreement (the demo dev sets are templates): sentiment
+#: corpora whose 0/1 labels are the demo classifiers' NEG/POS, in words the demo
+#: models never saw. (path, text column, label column).
 REAL_TEXTS = {
-    "en": (DATA_ROOT / "sst2/alps_dev_split.tsv", "sentence"),
-    "zh": (DATA_ROOT / "chnsenticorp/dev.tsv", "text_a"),
+    "en": (DATA_ROOT / "sst2/alps_dev_split.tsv", "sentence", "label"),
+    "zh": (DATA_ROOT / "chnsenticorp/dev.tsv", "text_a", "label"),
 }
+REAL_LABELS = {"0": "NEG", "1": "POS"}
 
 
 def timed(fn: Callable[[], Any]) -> float:
@@ -66,17 +68,23 @@ def dev_examples(nlp: Any, lang: str) -> list:
     return [Example(nlp.make_doc(doc.text), doc) for doc in docs]
 
 
-def real_texts(lang: str, limit: int) -> list[str]:
-    """The first ``limit`` texts of a public corpus, or [] (with a message) when it is missing."""
+def real_texts(lang: str, limit: int) -> list[tuple[str, str]]:
+    """(text, NEG/POS) for the first ``limit`` rows of a public sentiment corpus, or []
+    (with a message) when it is missing."""
     import csv
 
-    path, column = REAL_TEXTS[lang]
+    path, text_column, label_column = REAL_TEXTS[lang]
     if not path.is_file():
-        print(f"[{lang}] no real-text agreement check: {path} not found", file=sys.stderr)
+        print(f"[{lang}] no real-text check: {path} not found", file=sys.stderr)
         return []
     with path.open(encoding="utf-8", newline="") as handle:
         rows = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        return [row[column] for _, row in zip(range(limit), rows)]
+        return [(row[text_column], REAL_LABELS[row[label_column]]) for _, row in zip(range(limit), rows)]
+
+
+def accuracy(found: list[dict[str, Any]], labels: Sequence[str]) -> float:
+    """Share (in points) of docs whose top class is the corpus label."""
+    return round(100 * statistics.fmean(max(d["cats"], key=d["cats"].get) == y for d, y in zip(found, labels)), 2)
 
 
 def outputs(nlp: Any, texts: Sequence[str]) -> list[dict[str, Any]]:
@@ -212,12 +220,14 @@ def run_language(lang: str, model_dir: Path, args: argparse.Namespace, workdir: 
     }
     real = real_texts(lang, args.real_docs)
     if real:
-        print(f"[{lang}] agreement on {len(real)} texts of {REAL_TEXTS[lang][0].parent.name} ...", file=sys.stderr)
-        reference = outputs(systems["fp32"], real)
-        result["real_text_agreement"] = {
+        print(f"[{lang}] accuracy and agreement on {len(real)} texts of {REAL_TEXTS[lang][0].parent.name} ...", file=sys.stderr)
+        real_texts_only, labels = [t for t, _ in real], [y for _, y in real]
+        found_real = {name: outputs(nlp, real_texts_only) for name, nlp in systems.items()}
+        result["real_text"] = {
             "source": str(REAL_TEXTS[lang][0].relative_to(DATA_ROOT)),
             "docs": len(real),
-            **{name: prediction_agreement(reference, outputs(systems[name], real)) for name in names[1:]},
+            "accuracy": {name: accuracy(found, labels) for name, found in found_real.items()},
+            "agreement": {name: prediction_agreement(found_real["fp32"], found_real[name]) for name in names[1:]},
         }
     result["pipe"] = pipe_speed(systems, texts, words, args.repeats)
     print(f"[{lang}] encoder only ...", file=sys.stderr)
@@ -241,11 +251,11 @@ def print_table(report: dict[str, Any]) -> None:
                 f"{lang:8} {name:10} {' '.join(cells)} {size / 1e6:>6.1f} {sc['cats_score']:>7.2f} {sc['ents_f']:>7.2f}  {agree}"
             )
     for lang, data in report["languages"].items():
-        if "real_text_agreement" in data:
-            real = data["real_text_agreement"]
-            print(f"\n[{lang}] agreement with fp32 on {real['docs']} texts of {real['source']}:")
-            for name in data["agreement"]:
-                print(f"  {name:10} {real[name]}")
+        if "real_text" in data:
+            real = data["real_text"]
+            print(f"\n[{lang}] on {real['docs']} texts of {real['source']}: sentiment accuracy, agreement with fp32")
+            for name, value in real["accuracy"].items():
+                print(f"  {name:10} acc {value:6.2f}  {real['agreement'].get(name, '')}")
     for lang, data in report["languages"].items():
         print(f"\n[{lang}] encoder only (same wordpiece batches), words/s (ratio to torch fp32):")
         for batch in ("batch_1", "batch_64"):
@@ -264,7 +274,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--max-docs", type=int, default=200, help="dev docs timed per pass")
     parser.add_argument("--skip-onnx", action="store_true", help="only fp32 and torch int8")
-    parser.add_argument("--real-docs", type=int, default=500, help="public-corpus texts for the agreement check (0: off)")
+    parser.add_argument("--real-docs", type=int, default=500, help="public-corpus texts for accuracy and agreement (0: off)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     return parser.parse_args(argv)
 
