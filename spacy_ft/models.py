@@ -72,3 +72,37 @@ def replace_shim(model: Any, shim_cls: type, grad_scaler_config: Dict[str, Any])
     )
     wrapper.shims[0] = shim
     return shim
+
+
+def converting_setter(set_transformer: Callable, convert: Callable[[Any], Any]) -> Callable:
+    """Wrap spacy-transformers' ``set_transformer`` so weights loaded at ``initialize``
+    (a hub name or a directory) pass through ``convert(hf_objects)``, which returns
+    the encoder to use instead (int8 torch, ONNX Runtime), before the model uses them."""
+
+    def set_converted_transformer(model: Any, hf_model: Any) -> None:
+        hf_model.transformer = convert(hf_model)
+        set_transformer(model, hf_model)
+
+    return set_converted_transformer
+
+
+def inference_transformer_model(
+    name: str,
+    get_spans: Callable,
+    tokenizer_config: Dict[str, Any],
+    transformer_config: Dict[str, Any],
+    grad_scaler_config: Dict[str, Any],
+    shim_cls: type,
+    convert: Callable[[Any], Any],
+    **shim_settings: Any,
+) -> Any:
+    """``spacy_ft.TransformerModel.v1`` (fp32, no mixed precision) with an inference
+    shim (``shim_cls``, given ``shim_settings`` as attributes) and weights loaded at
+    ``initialize`` passed through ``convert``: what the int8 torch and the ONNX Runtime
+    architectures share."""
+    model = transformer_model(name, get_spans, tokenizer_config, transformer_config, False, grad_scaler_config)
+    shim = replace_shim(model, shim_cls, grad_scaler_config)
+    for key, value in shim_settings.items():
+        setattr(shim, key, value)
+    model.attrs["set_transformer"] = converting_setter(model.attrs["set_transformer"], convert)
+    return model

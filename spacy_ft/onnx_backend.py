@@ -292,16 +292,10 @@ def _shim_class() -> type:
     return OnnxHFShim
 
 
-def _exporting_setter(set_transformer: Callable, quantization: str, threads: int) -> Callable:
-    """Wrap spacy-transformers' ``set_transformer`` so weights loaded at ``initialize``
-    (a hub name or a directory) are exported to ONNX before the model uses them."""
-
-    def set_onnx_transformer(model: Any, hf_model: Any) -> None:
-        graph, names = export_encoder(hf_model.transformer, hf_model.tokenizer, quantization)
-        hf_model.transformer = make_encoder(hf_model.transformer.config, graph, names, quantization, threads)
-        set_transformer(model, hf_model)
-
-    return set_onnx_transformer
+def onnx_encoder_for(hf_model: Any, quantization: str, threads: int) -> Any:
+    """An ``OnnxEncoder`` for loaded Hugging Face objects (exports their encoder)."""
+    graph, names = export_encoder(hf_model.transformer, hf_model.tokenizer, quantization)
+    return make_encoder(hf_model.transformer.config, graph, names, quantization, threads)
 
 
 @registry.architectures(ONNX_ARCHITECTURE)
@@ -326,12 +320,19 @@ def onnx_transformer_model(
             "CPU backend; set mixed_precision = false"
         )
     import_onnxruntime()
-    from .models import replace_shim, transformer_model
+    from .models import inference_transformer_model
 
-    model = transformer_model(name, get_spans, tokenizer_config, transformer_config, False, grad_scaler_config)
-    shim = replace_shim(model, _shim_class(), grad_scaler_config)
-    shim.quantization, shim.threads = quantization, threads
-    model.attrs["set_transformer"] = _exporting_setter(model.attrs["set_transformer"], quantization, threads)
+    model = inference_transformer_model(
+        name,
+        get_spans,
+        tokenizer_config,
+        transformer_config,
+        grad_scaler_config,
+        _shim_class(),
+        lambda hf: onnx_encoder_for(hf, quantization, threads),
+        quantization=quantization,
+        threads=threads,
+    )
     model.attrs["quantization"] = quantization
     model.attrs["backend"] = "onnxruntime"
     return model
@@ -350,8 +351,7 @@ def convert_component(model: Any, quantization: str, threads: int = 0) -> int:
     old = model.layers[0].shims[0]
     hf = old._hfmodel
     linears = sum(isinstance(m, torch.nn.Linear) for m in hf.transformer.modules())
-    graph, names = export_encoder(hf.transformer, hf.tokenizer, quantization)
-    encoder = make_encoder(hf.transformer.config, graph, names, quantization, threads)
+    encoder = onnx_encoder_for(hf, quantization, threads)
     shim = replace_shim(model, _shim_class(), {})
     shim._hfmodel = HFObjects(hf.tokenizer, encoder, hf.vocab_file_contents)
     shim._model = encoder

@@ -149,17 +149,6 @@ def _shim_class() -> type:
     return QuantizedHFShim
 
 
-def _quantizing_setter(set_transformer: Callable, quantization: str) -> Callable:
-    """Wrap spacy-transformers' ``set_transformer`` so weights loaded at ``initialize``
-    (from a hub name or a directory) are quantized before the model uses them."""
-
-    def set_quantized_transformer(model: Any, hf_model: Any) -> None:
-        hf_model.transformer = quantize_module(hf_model.transformer, quantization)
-        set_transformer(model, hf_model)
-
-    return set_quantized_transformer
-
-
 @registry.architectures(QUANTIZED_ARCHITECTURE)
 def quantized_transformer_model(
     name: str,
@@ -178,12 +167,18 @@ def quantized_transformer_model(
             f"[spacy_ft] {QUANTIZED_ARCHITECTURE}: mixed_precision = true cannot be combined with "
             f"quantization = {quantization!r} (int8 runs on CPU); set mixed_precision = false"
         )
-    from .models import replace_shim, transformer_model
+    from .models import inference_transformer_model
 
-    model = transformer_model(name, get_spans, tokenizer_config, transformer_config, False, grad_scaler_config)
-    shim = replace_shim(model, _shim_class(), grad_scaler_config)
-    shim.quantization = quantization
-    model.attrs["set_transformer"] = _quantizing_setter(model.attrs["set_transformer"], quantization)
+    model = inference_transformer_model(
+        name,
+        get_spans,
+        tokenizer_config,
+        transformer_config,
+        grad_scaler_config,
+        _shim_class(),
+        lambda hf: quantize_module(hf.transformer, quantization),
+        quantization=quantization,
+    )
     model.attrs["quantization"] = quantization
     return model
 
