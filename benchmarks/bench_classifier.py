@@ -301,6 +301,7 @@ def run_spacy(
     if system == "spacy_ft":
         result.notes["pooling"] = pooling
     if save_dir is not None:
+        save_dir.mkdir(parents=True, exist_ok=True)
         nlp.to_disk(save_dir / f"{spec.name}_{system}")
         result.notes["saved_to"] = str(save_dir / f"{spec.name}_{system}")
     return result
