@@ -242,7 +242,8 @@ def _shim_class() -> type:
     from .hf_serialization import config_and_tokenizer
 
     class OnnxHFShim(HFShim):
-        quantization = "int8"
+        #: ORT intra-op threads for sessions built at load (from the config). Whether the
+        #: graph is int8 is a property of the stored graph, not of the shim.
         threads = 0
 
         def begin_update(self, inputs: Any):
@@ -330,7 +331,6 @@ def onnx_transformer_model(
         grad_scaler_config,
         _shim_class(),
         lambda hf: onnx_encoder_for(hf, quantization, threads),
-        quantization=quantization,
         threads=threads,
     )
     model.attrs["quantization"] = quantization
@@ -355,5 +355,5 @@ def convert_component(model: Any, quantization: str, threads: int = 0) -> int:
     shim = replace_shim(model, _shim_class(), {})
     shim._hfmodel = HFObjects(hf.tokenizer, encoder, hf.vocab_file_contents)
     shim._model = encoder
-    shim.quantization, shim.threads = quantization, threads
+    shim.threads = threads
     return linears
