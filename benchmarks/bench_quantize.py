@@ -106,26 +106,45 @@ SYSTEMS = {
 }
 
 
+def alternating_words_per_s(
+    runners: dict[str, Callable[[], Any]], warm_ups: dict[str, Callable[[], Any]], words: int, repeats: int
+) -> dict[str, list[float]]:
+    """words/s of every runner in each of ``repeats`` rounds, after one warm-up each
+    (allocator, thread pools, tokenizer caches); the order alternates between rounds
+    so the shared machine's drift hits all systems alike."""
+    for warm_up in warm_ups.values():
+        warm_up()
+    runs: dict[str, list[float]] = {name: [] for name in runners}
+    for repeat in range(repeats):
+        order = list(runners) if repeat % 2 == 0 else list(reversed(runners))
+        for name in order:
+            runs[name].append(words / timed(runners[name]))
+    return runs
+
+
+def medians_and_ratios(runs: dict[str, list[float]]) -> tuple[dict[str, float], dict[str, float]]:
+    """Median words/s per system, and the median of per-round ratios to fp32."""
+    medians = {f"{name}_words_per_s": round(statistics.median(values), 1) for name, values in runs.items()}
+    ratios = {
+        name: round(statistics.median(v / f for v, f in zip(values, runs["fp32"])), 3) for name, values in runs.items()
+    }
+    return medians, ratios
+
+
 def pipe_speed(systems: dict[str, Any], texts: Sequence[str], words: int, repeats: int) -> dict[str, Any]:
-    """words/s per system and batch size; systems alternate inside each repeat, and each
-    speedup is the median of per-repeat ratios to fp32 measured in the same repeat."""
+    """``nlp.pipe`` words/s per system and batch size, with speedups over fp32."""
     result: dict[str, Any] = {}
     for batch_size in (1, 64):
-        runs: dict[str, list[float]] = {name: [] for name in systems}
-        for nlp in systems.values():  # warm-up: allocator, thread pools, tokenizer caches
-            list(nlp.pipe(texts[:8], batch_size=batch_size))
-        for repeat in range(repeats):
-            order = list(systems) if repeat % 2 == 0 else list(reversed(systems))
-            for name in order:
-                seconds = timed(lambda n=systems[name], b=batch_size: list(n.pipe(texts, batch_size=b)))
-                runs[name].append(words / seconds)
+        runs = alternating_words_per_s(
+            {name: lambda n=nlp, b=batch_size: list(n.pipe(texts, batch_size=b)) for name, nlp in systems.items()},
+            {name: lambda n=nlp, b=batch_size: list(n.pipe(texts[:8], batch_size=b)) for name, nlp in systems.items()},
+            words,
+            repeats,
+        )
+        medians, ratios = medians_and_ratios(runs)
         result[f"batch_{batch_size}"] = {
-            **{f"{name}_words_per_s": round(statistics.median(values), 1) for name, values in runs.items()},
-            "speedup": {
-                name: round(statistics.median(v / f for v, f in zip(values, runs["fp32"])), 3)
-                for name, values in runs.items()
-                if name != "fp32"
-            },
+            **medians,
+            "speedup": {name: ratio for name, ratio in ratios.items() if name != "fp32"},
             "runs": {name: [round(v, 1) for v in values] for name, values in runs.items()},
         }
     return result
@@ -154,34 +173,23 @@ def encoder_speed(systems: dict[str, Any], texts: Sequence[str], words: int, rep
     tokenization and heads."""
     import torch
 
-    def runner(nlp: Any) -> Callable[[list], None]:
-        encoder = nlp.get_pipe("transformer").model.transformer.eval()
+    def run(encoder: Any, batches: list) -> None:
+        with torch.inference_mode():
+            for batch in batches:
+                encoder(**{k: torch.from_numpy(v) for k, v in batch.items()})
 
-        def run(batches: list) -> None:
-            with torch.inference_mode():
-                for batch in batches:
-                    encoder(**{k: torch.from_numpy(v) for k, v in batch.items()})
-
-        return run
-
-    runners = {name: runner(nlp) for name, nlp in systems.items()}
+    encoders = {name: nlp.get_pipe("transformer").model.transformer.eval() for name, nlp in systems.items()}
     result: dict[str, Any] = {}
     for batch_size in (1, 64):
         batches = wordpiece_batches(systems["fp32"], texts, batch_size)
-        runs: dict[str, list[float]] = {name: [] for name in runners}
-        for run in runners.values():
-            run(batches[:2])
-        for repeat in range(repeats):
-            order = list(runners) if repeat % 2 == 0 else list(reversed(runners))
-            for name in order:
-                runs[name].append(words / timed(lambda r=runners[name], b=batches: r(b)))
-        result[f"batch_{batch_size}"] = {
-            **{f"{name}_words_per_s": round(statistics.median(values), 1) for name, values in runs.items()},
-            "vs_fp32": {
-                name: round(statistics.median(v / f for v, f in zip(values, runs["fp32"])), 3)
-                for name, values in runs.items()
-            },
-        }
+        runs = alternating_words_per_s(
+            {name: lambda e=encoder, b=batches: run(e, b) for name, encoder in encoders.items()},
+            {name: lambda e=encoder, b=batches[:2]: run(e, b) for name, encoder in encoders.items()},
+            words,
+            repeats,
+        )
+        medians, ratios = medians_and_ratios(runs)
+        result[f"batch_{batch_size}"] = {**medians, "vs_fp32": ratios}
     return result
 
 
