@@ -33,10 +33,11 @@ from typing import Any, Callable, Dict, Iterator, List, Sequence, Tuple
 
 from spacy.util import registry
 
+from .extras import import_extra
+
 ONNX_ARCHITECTURE = "spacy_ft.OnnxTransformerModel.v1"
 #: ``quantization`` settings of the ONNX backend: ORT dynamic int8, or the fp32 graph.
 ONNX_SCHEMES = ("int8", "none")
-ONNX_EXTRA = "pip install 'spacy_ft[onnx]'"
 #: The graph's output; spacy-transformers' heads read only this.
 OUTPUT_NAME = "last_hidden_state"
 OPSET = 17
@@ -44,11 +45,7 @@ OPSET = 17
 
 def import_onnxruntime() -> Any:
     """onnxruntime, or an ImportError that names the extra to install."""
-    try:
-        import onnxruntime
-    except ImportError as err:
-        raise ImportError(f"[spacy_ft] {ONNX_ARCHITECTURE} needs ONNX Runtime ({err}): {ONNX_EXTRA}") from err
-    return onnxruntime
+    return import_extra("onnxruntime", "onnx", f"[spacy_ft] {ONNX_ARCHITECTURE}")
 
 
 def check_onnx_scheme(quantization: str) -> str:

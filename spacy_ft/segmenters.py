@@ -25,6 +25,7 @@ import math
 import re
 from typing import Callable, List, Optional, Sequence, Tuple
 
+from .extras import install_command
 from .jieba_algorithm import dictionary_route, fast_hmm_cut, words_with_hmm, words_without_hmm
 from .user_dict import COMPONENT, UserDictEntry
 
@@ -42,7 +43,7 @@ def check_backend(backend: str, *, pos_tags: bool = False) -> None:
         raise ValueError(f"[{COMPONENT}] unknown backend {backend!r}: choose one of {sorted(BACKENDS)}")
     if importlib.util.find_spec(BACKENDS[backend]) is None:
         extra = EXTRA_FOR_BACKEND.get(backend)
-        hint = f"pip install 'spacy_ft[{extra}]'" if extra else f"pip install {backend}"
+        hint = install_command(extra) if extra else f"pip install {backend}"
         raise ImportError(
             f"[{COMPONENT}] backend {backend!r} needs the package '{BACKENDS[backend]}', "
             f"which is not installed: {hint}"

@@ -30,25 +30,20 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Union
 
+from ..extras import import_extra
 from .preannotate import InputRecord, Prediction, RecordError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow
 
 PathLike = Union[str, Path]
-RAY_EXTRA = "pip install 'spacy_ft[ray]'"
 #: Predictions per Parquet row group: small enough to stream, large enough to compress.
 ROW_GROUP = 2048
 
 
 def import_pyarrow() -> Any:
-    """pyarrow, or an ImportError that names the extra to install."""
-    try:
-        import pyarrow
-        import pyarrow.parquet  # noqa: F401
-    except ImportError as err:
-        raise ImportError(f"Parquet input and output need pyarrow: {RAY_EXTRA} ({err})") from err
-    return pyarrow
+    """pyarrow (it comes with the ``ray`` extra), or an ImportError that names the extra."""
+    return import_extra("pyarrow", "ray", "Parquet input and output", "pyarrow.parquet")
 
 
 def prediction_schema() -> pyarrow.Schema:

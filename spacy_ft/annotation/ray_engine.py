@@ -27,19 +27,13 @@ import logging
 import pickle
 from typing import Any, Iterable, Iterator, Optional
 
+from ..extras import import_extra
 from .preannotate import InputRecord, Prediction, annotate_batch, batches, scored_spans_key
-
-RAY_EXTRA = "pip install 'spacy_ft[ray]'"
 
 
 def import_ray() -> Any:
     """``ray`` with Ray Data, or an ImportError that names the extra to install."""
-    try:
-        import ray
-        import ray.data  # noqa: F401
-    except ImportError as err:
-        raise ImportError(f"the Ray engine needs Ray Data: {RAY_EXTRA} ({err})") from err
-    return ray
+    return import_extra("ray", "ray", "the Ray engine", "ray.data")
 
 
 class AnnotatorActor:

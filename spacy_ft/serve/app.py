@@ -21,13 +21,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, AsyncIterator, Optional
 
+from ..extras import import_extra, missing_extra
+
 try:
     from fastapi import FastAPI, HTTPException, Request
     from fastapi.responses import JSONResponse
 except ImportError as err:  # pragma: no cover - depends on the installed extras
-    raise ImportError(
-        f"spacy_ft's HTTP server needs FastAPI and uvicorn ({err}): pip install 'spacy_ft[serve]'"
-    ) from err
+    raise missing_extra("fastapi", "serve", "spacy_ft's HTTP server", err) from err
 from pydantic import ValidationError
 
 from .analysis import Analyzer
@@ -239,10 +239,7 @@ def serve(
 ) -> None:
     """Load ``model`` once and serve it with uvicorn (one process: the model and
     its queue live in it, so workers would each load a copy)."""
-    try:
-        import uvicorn
-    except ImportError as err:  # pragma: no cover
-        raise ImportError(f"spacy_ft serve needs uvicorn ({err}): pip install 'spacy_ft[serve]'") from err
+    uvicorn = import_extra("uvicorn", "serve", "spacy_ft serve")
     import spacy
 
     nlp = spacy.load(model)

@@ -12,16 +12,11 @@ they are used through :func:`require`.
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
+
+from ..extras import import_extra
 
 
 def require(module: str, extra: str) -> ModuleType:
-    """Import an optional dependency, or say which spacy_ft extra installs it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as err:
-        raise ImportError(
-            f"spacy_ft tune: this needs the package '{module.split('.')[0]}', which is not installed: "
-            f"pip install 'spacy_ft[{extra}]'"
-        ) from err
+    """Import an optional dependency of tuning, or say which spacy_ft extra installs it."""
+    return import_extra(module, extra, "spacy_ft tune")
