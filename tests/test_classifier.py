@@ -157,8 +157,9 @@ def test_empty_whitespace_and_long_docs(bert_path, pooling):
     assert docs[2]._.trf_data.model_output.last_hidden_state.shape[0] > 50  # many windows
 
 
-def test_class_and_example_weights_scale_the_gradient(bert_path):
-    nlp = build(bert_path, class_weights={"POS": 3.0})
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_class_and_example_weights_scale_the_gradient(bert_path, reduction):
+    nlp = build(bert_path, class_weights={"POS": 3.0}, loss_reduction=reduction)
     data = sentiment(8, seed=4)
     nlp.initialize(lambda: examples(nlp, data))
     textcat = nlp.get_pipe("spacy_ft_textcat")
@@ -166,8 +167,13 @@ def test_class_and_example_weights_scale_the_gradient(bert_path):
     egs[0].reference.user_data["weight"] = 0.0
     egs[1].reference.user_data["weight"] = 2.0
     logits = numpy.zeros((len(egs), 2), dtype="f")
-    _, d_scores = textcat.get_loss(egs, logits)
-    unweighted = numpy.abs(numpy.full((len(egs), 2), 0.5, dtype="f")) / len(egs)
+    loss, d_scores = textcat.get_loss(egs, logits)
+    batch_divisor = len(egs) if reduction == "mean" else 1
+    unweighted = numpy.abs(numpy.full((len(egs), 2), 0.5, dtype="f")) / batch_divisor
+    total_weight = sum(
+        (3.0 if cats["POS"] else 1.0) * {0: 0.0, 1: 2.0}.get(i, 1.0) for i, (_, cats) in enumerate(data)
+    )
+    assert loss == pytest.approx(numpy.log(2.0) * total_weight / batch_divisor, rel=1e-5)
     for i, (_, cats) in enumerate(data):
         expected = (3.0 if cats["POS"] else 1.0) * {0: 0.0, 1: 2.0}.get(i, 1.0)
         numpy.testing.assert_allclose(numpy.abs(d_scores[i]), unweighted[i] * expected, rtol=1e-5)
@@ -189,6 +195,11 @@ def test_bad_training_cats_give_clear_errors(bert_path, cats, message):
     bad = Example.from_dict(nlp.make_doc("a bad doc"), {"cats": cats})
     with pytest.raises(ValueError, match=message):
         nlp.update(good[:2] + [bad])
+
+
+def test_an_unknown_loss_reduction_is_an_error(bert_path):
+    with pytest.raises(ValueError, match=r"loss_reduction must be one of \['sum', 'mean'\], got 'median'"):
+        build(bert_path, loss_reduction="median")
 
 
 def test_no_labels_at_all_is_an_error(bert_path):
