@@ -208,7 +208,24 @@ STOCK_TEXTCAT = {
 }
 
 
-def build_spacy(system: str, lang: str, model: ModelInfo, dropout: float, pooling: str = "cls"):
+@dataclass(frozen=True)
+class HeadVariant:
+    """spacy_ft_textcat settings an ablation changes (``ablate_classifier.py``); the
+    defaults are the component's. ``dropout`` None: the run's shared dropout."""
+
+    loss_reduction: str = "sum"
+    dropout: float | None = None
+    zero_init: bool = False
+
+
+def build_spacy(
+    system: str,
+    lang: str,
+    model: ModelInfo,
+    dropout: float,
+    pooling: str = "cls",
+    head: HeadVariant = HeadVariant(),
+):
     """A blank pipeline with the shared ``transformer`` and one classifier listening to it."""
     import spacy
 
@@ -217,7 +234,8 @@ def build_spacy(system: str, lang: str, model: ModelInfo, dropout: float, poolin
     nlp.add_pipe("transformer", config=transformer_component_config(model))
     if system == "spacy_ft":
         name = "spacy_ft_textcat"
-        nlp.add_pipe(name, config={"model": {"pooling": pooling, "dropout": dropout}})
+        component = {"model": {"pooling": pooling, "dropout": dropout}, "loss_reduction": head.loss_reduction}
+        nlp.add_pipe(name, config=component)
     else:
         name = "textcat"
         nlp.add_pipe(name, config=STOCK_TEXTCAT)
@@ -240,6 +258,7 @@ def run_spacy(
     settings: RunSettings,
     pooling: str = "cls",
     save_dir: Path | None = None,
+    head: HeadVariant = HeadVariant(),
 ) -> Result:
     """Train with ``nlp.update`` over the shared batches, then ``nlp.pipe`` the dev set.
 
@@ -255,9 +274,13 @@ def run_spacy(
     result = Result(system, spec.name)
     t0 = time.perf_counter()
     seed_everything(settings.seed)
-    nlp, name = build_spacy(system, spec.lang, model, settings.dropout, pooling)
+    dropout = settings.dropout if head.dropout is None or system != "spacy_ft" else head.dropout
+    nlp, name = build_spacy(system, spec.lang, model, dropout, pooling, head)
     init_docs = [Example.from_dict(nlp.make_doc(text), {"cats": cats_of(y)}) for text, y in train[:16]]
     nlp.initialize(lambda: init_docs)
+    if head.zero_init and system == "spacy_ft":
+        output_layer = nlp.get_pipe(name).model.get_ref("output_layer")
+        output_layer.set_param("W", output_layer.ops.alloc2f(*output_layer.get_param("W").shape))
     # use_averages=False: spaCy evaluates averaged weights only inside use_params;
     # HF has no averaging, and keeping a copy of 22M weights costs time every step.
     optimizer = Adam(
@@ -278,7 +301,7 @@ def run_spacy(
         optimizer.learn_rate = learn_rate
         items = [train[i] for i in batch]
         examples = [Example.from_dict(nlp.make_doc(text), {"cats": cats_of(y)}) for text, y in items]
-        losses = nlp.update(examples, sgd=optimizer, drop=settings.dropout)
+        losses = nlp.update(examples, sgd=optimizer, drop=dropout)
         units += count_units([text for text, _ in items], spec.unit)
         progress.step(step, float(losses.get(name, 0.0)), learn_rate)
     result.train_s = time.perf_counter() - t0
@@ -419,7 +442,9 @@ def run_dataset(spec: DatasetSpec, args: argparse.Namespace, workdir: Path) -> d
         return None
     all_train, all_dev = read_tsv(spec.train, spec.text_column), read_tsv(spec.dev, spec.text_column)
     seeds = [args.seed + i for i in range(args.runs(spec.name))]
-    runs = [run_seed(spec, args, workdir, seed, all_train, all_dev) for seed in seeds]
+    runs = [
+        run_seed(spec, args, prepare_seed(spec, args, workdir, seed, all_train, all_dev)) for seed in seeds
+    ]
     first = runs[0]
     results = [result for run in runs for result in run["results"]]
     return {
@@ -441,15 +466,27 @@ def run_dataset(spec: DatasetSpec, args: argparse.Namespace, workdir: Path) -> d
     }
 
 
-def run_seed(
+@dataclass
+class SeedSetup:
+    """What every system of one dataset and seed shares."""
+
+    train: list[Item]
+    dev: list[Item]
+    model: ModelInfo
+    settings: RunSettings
+    batches: list[list[int]]
+    epochs: float
+
+
+def prepare_seed(
     spec: DatasetSpec,
     args: argparse.Namespace,
     workdir: Path,
     seed: int,
     all_train: list[Item],
     all_dev: list[Item],
-) -> dict[str, Any]:
-    """Subsample, build the shared starting weights, and run every requested system."""
+) -> SeedSetup:
+    """Subsample and build the shared starting weights, batches and settings."""
     rng = random.Random(seed)
     train = subsample(all_train, args.train_size(spec.name), rng)
     dev = subsample(all_dev, args.dev_size(spec.name), rng)
@@ -489,6 +526,13 @@ def run_seed(
         f"{spec.name}: {settings.steps} steps x batch {settings.batch_size} = {epochs:.2f} epochs, "
         f"peak lr {settings.learn_rate:g}, warmup {settings.warmup:.0%} then linear decay"
     )
+    return SeedSetup(train, dev, model, settings, batches, epochs)
+
+
+def run_seed(spec: DatasetSpec, args: argparse.Namespace, setup: SeedSetup) -> dict[str, Any]:
+    """Every requested system on one seed's shared setup."""
+    train, dev, model, settings, batches = setup.train, setup.dev, setup.model, setup.settings, setup.batches
+    seed = settings.seed
     save_dir = args.save_pipelines
     if save_dir is not None and seed != args.seed:
         save_dir = save_dir / f"seed{seed}"
@@ -522,7 +566,7 @@ def run_seed(
         "dev_units": count_units([t for t, _ in dev], spec.unit),
         "model": asdict(model),
         "settings": asdict(settings),
-        "epochs": epochs,
+        "epochs": setup.epochs,
         "results": results,
     }
 
