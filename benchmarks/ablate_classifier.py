@@ -8,7 +8,7 @@ here, so anyone can rerun it. Every variant shares bench_classifier's setup per
 seed (subsample, initial weights, batches, optimizer); stock textcat runs once
 per seed as the reference.
 
-    python benchmarks/ablate_classifier.py                        # ~18 min on 2 cores
+    python benchmarks/ablate_classifier.py                        # ~17 min on 2 cores
     python benchmarks/ablate_classifier.py --variants "cls/sum/-/zero,mean/mean/0/zero"
 
 A variant is ``pooling/loss_reduction/head dropout/init``: dropout ``-`` means the
@@ -63,7 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-stock", action="store_true", help="skip the stock textcat reference runs")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     own, rest = parser.parse_known_args(argv)
-    variants = [parse_variant(text) for text in own.variants.split(",") if text.strip()]
+    names = [text.strip() for text in own.variants.split(",") if text.strip()]
+    variants = [parse_variant(name) for name in names]
     seeds = [int(seed) for seed in own.seeds.split(",")]
     args = parse_args(["--datasets", own.dataset, *rest])  # sizes, steps, lr, model shape as the benchmark
     import torch
@@ -72,10 +73,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_libraries()
     spec = DATASETS[own.dataset]
     all_train, all_dev = read_tsv(spec.train, spec.text_column), read_tsv(spec.dev, spec.text_column)
-    names = [
-        f"{pooling}/{v.loss_reduction}/{'-' if v.dropout is None else v.dropout}/{'zero' if v.zero_init else 'default'}"
-        for pooling, v in variants
-    ]
     systems = ([("spacy_textcat", "stock textcat", "cls", HeadVariant())] if not own.no_stock else []) + [
         ("spacy_ft", name, pooling, head) for name, (pooling, head) in zip(names, variants)
     ]

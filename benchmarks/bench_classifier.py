@@ -442,25 +442,26 @@ def run_dataset(spec: DatasetSpec, args: argparse.Namespace, workdir: Path) -> d
         return None
     all_train, all_dev = read_tsv(spec.train, spec.text_column), read_tsv(spec.dev, spec.text_column)
     seeds = [args.seed + i for i in range(args.runs(spec.name))]
-    runs = [
-        run_seed(spec, args, prepare_seed(spec, args, workdir, seed, all_train, all_dev)) for seed in seeds
-    ]
-    first = runs[0]
-    results = [result for run in runs for result in run["results"]]
+    setups: list[SeedSetup] = []
+    results: list[Result] = []
+    for seed in seeds:
+        setups.append(prepare_seed(spec, args, workdir, seed, all_train, all_dev))
+        results.extend(run_seed(spec, args, setups[-1]))
+    first = setups[0]  # sizes and settings other than the seed are the same for every seed
     return {
         "dataset": spec.name,
         "lang": spec.lang,
         "unit": spec.unit,
         "seeds": seeds,
-        "train_size": first["train_size"],
+        "train_size": len(first.train),
         "train_size_full": len(all_train),
-        "dev_size": first["dev_size"],
+        "dev_size": len(first.dev),
         "dev_size_full": len(all_dev),
-        "train_units": first["train_units"],
-        "dev_units": first["dev_units"],
-        "model": first["model"],
-        "settings": first["settings"],
-        "epochs": first["epochs"],
+        "train_units": count_units([t for t, _ in first.train], spec.unit),
+        "dev_units": count_units([t for t, _ in first.dev], spec.unit),
+        "model": asdict(first.model),
+        "settings": asdict(first.settings),
+        "epochs": first.epochs,
         "summary": summarize(results),
         "results": [asdict(result) for result in results],
     }
@@ -475,7 +476,10 @@ class SeedSetup:
     model: ModelInfo
     settings: RunSettings
     batches: list[list[int]]
-    epochs: float
+
+    @property
+    def epochs(self) -> float:
+        return self.settings.steps * self.settings.batch_size / len(self.train)
 
 
 def prepare_seed(
@@ -521,15 +525,15 @@ def prepare_seed(
         seed=seed,
     )
     batches = batch_schedule([len(t) for t, _ in train], settings.steps, settings.batch_size, settings.seed)
-    epochs = settings.steps * settings.batch_size / len(train)
+    setup = SeedSetup(train, dev, model, settings, batches)
     print(
-        f"{spec.name}: {settings.steps} steps x batch {settings.batch_size} = {epochs:.2f} epochs, "
+        f"{spec.name}: {settings.steps} steps x batch {settings.batch_size} = {setup.epochs:.2f} epochs, "
         f"peak lr {settings.learn_rate:g}, warmup {settings.warmup:.0%} then linear decay"
     )
-    return SeedSetup(train, dev, model, settings, batches, epochs)
+    return setup
 
 
-def run_seed(spec: DatasetSpec, args: argparse.Namespace, setup: SeedSetup) -> dict[str, Any]:
+def run_seed(spec: DatasetSpec, args: argparse.Namespace, setup: SeedSetup) -> list[Result]:
     """Every requested system on one seed's shared setup."""
     train, dev, model, settings, batches = setup.train, setup.dev, setup.model, setup.settings, setup.batches
     seed = settings.seed
@@ -559,16 +563,7 @@ def run_seed(spec: DatasetSpec, args: argparse.Namespace, setup: SeedSetup) -> d
         )
         results.append(result)
         gc.collect()
-    return {
-        "train_size": len(train),
-        "dev_size": len(dev),
-        "train_units": count_units([t for t, _ in train], spec.unit),
-        "dev_units": count_units([t for t, _ in dev], spec.unit),
-        "model": asdict(model),
-        "settings": asdict(settings),
-        "epochs": setup.epochs,
-        "results": results,
-    }
+    return results
 
 
 MEDIAN_FIELDS = ("accuracy", "train_units_per_s", "infer_units_per_s", "train_s", "infer_s", "wall_s")
