@@ -170,12 +170,11 @@ def test_class_and_example_weights_scale_the_gradient(bert_path, reduction):
     loss, d_scores = textcat.get_loss(egs, logits)
     batch_divisor = len(egs) if reduction == "mean" else 1
     unweighted = numpy.abs(numpy.full((len(egs), 2), 0.5, dtype="f")) / batch_divisor
-    total_weight = sum(
+    weights = [
         (3.0 if cats["POS"] else 1.0) * {0: 0.0, 1: 2.0}.get(i, 1.0) for i, (_, cats) in enumerate(data)
-    )
-    assert loss == pytest.approx(numpy.log(2.0) * total_weight / batch_divisor, rel=1e-5)
-    for i, (_, cats) in enumerate(data):
-        expected = (3.0 if cats["POS"] else 1.0) * {0: 0.0, 1: 2.0}.get(i, 1.0)
+    ]
+    assert loss == pytest.approx(numpy.log(2.0) * sum(weights) / batch_divisor, rel=1e-5)
+    for i, expected in enumerate(weights):
         numpy.testing.assert_allclose(numpy.abs(d_scores[i]), unweighted[i] * expected, rtol=1e-5)
 
 
