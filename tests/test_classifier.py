@@ -76,6 +76,18 @@ def test_learns_separable_task(bert_path, pooling):
     assert accuracy(nlp, sentiment(100, seed=2)) >= 0.95
 
 
+def test_learns_with_the_from_scratch_recipe(bert_path):
+    """configs/zh_cpu.cfg's head: mean pooling, no head dropout, zero output layer."""
+    head = {"pooling": "mean", "dropout": 0.0, "output_init": "zero"}
+    nlp = build(bert_path, lang="zh", model=head)
+    egs = examples(nlp, sentiment(8, seed=4, lang="zh"))
+    nlp.initialize(lambda: egs)
+    untrained = [list(doc.cats.values()) for doc in nlp.pipe(["很好", "很差的一天"])]
+    numpy.testing.assert_allclose(untrained, 0.5)  # a zero output layer starts every class equal
+    nlp = train(build(bert_path, lang="zh", model=head), sentiment(200, seed=1, lang="zh"))
+    assert accuracy(nlp, sentiment(100, seed=2, lang="zh")) >= 0.95
+
+
 def test_learns_chinese_from_jieba_docs(bert_path):
     nlp = train(build(bert_path, lang="zh"), sentiment(200, seed=1, lang="zh"))
     assert accuracy(nlp, sentiment(100, seed=2, lang="zh")) >= 0.95
@@ -209,6 +221,8 @@ def test_no_labels_at_all_is_an_error(bert_path):
 
 
 def test_bad_settings_are_rejected(bert_path):
+    with pytest.raises(ValueError, match=r"unknown output_init 'ones'"):
+        build(bert_path, model={"output_init": "ones"})
     with pytest.raises(ValueError, match=r"class_weights\['POS'\]"):
         build(bert_path, class_weights={"POS": -1.0})
     nlp = build(bert_path, class_weights={"BOGUS": 2.0})

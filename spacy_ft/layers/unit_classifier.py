@@ -7,18 +7,19 @@ wordpiece), then dropout and a linear layer, as ``BertForTokenClassification``.
 
 from typing import Callable, List, Tuple
 
-from thinc.api import Dropout, Linear, Model
+from thinc.api import Linear, Model
 from thinc.types import Floats2d
 
 from ..wordpiece_units import DocUnits, doc_units
 from .doc_pooling import hidden_states
+from .head_dropout import head_dropout
 
 
 def unit_classifier(tok2vec: Model, dropout: float = 0.1, nO=None, crf: bool = False) -> Model:
     """With ``crf``, the model also holds CRF transition, start and end scores
     (``crf_params``); the NER component uses them for its loss and decoding."""
     output_layer = Linear(nO=nO)
-    dropout_layer = Dropout(dropout)
+    dropout_layer = head_dropout(dropout)  # the configured rate, not nlp.update's drop
     layers = [tok2vec, dropout_layer, output_layer]
     refs = {"tok2vec": tok2vec, "dropout": dropout_layer, "output_layer": output_layer}
     if crf:

@@ -29,13 +29,15 @@ SPEC_KEYS = {
 }
 
 # The space used when --space is not given (configs/tune_space.yml holds the
-# same, as a file to copy; a test keeps the two equal).
+# same, as a file to copy; a test keeps the two equal). No training.dropout: the
+# heads keep their own dropout (layers.head_dropout) and the transformer's lives
+# in its torch config, so in these pipelines it changes nothing.
 DEFAULT_SPACE: Dict[str, Dict[str, Any]] = {
     "training.optimizer.learn_rate.initial_rate": {"type": "float", "low": 1e-5, "high": 2e-3, "log": True},
     "training.batcher.size": {"type": "int", "low": 8, "high": 32, "step": 8},
-    "training.dropout": {"type": "float", "low": 0.0, "high": 0.3},
     "components.textcat.model.pooling": {"type": "categorical", "choices": ["cls", "mean", "max"]},
     "components.textcat.model.dropout": {"type": "float", "low": 0.0, "high": 0.3},
+    "components.textcat.model.output_init": {"type": "categorical", "choices": ["glorot", "zero"]},
     "components.ner.model.crf": {"type": "categorical", "choices": [True, False]},
     "components.ner.model.dropout": {"type": "float", "low": 0.0, "high": 0.3},
 }
@@ -57,7 +59,9 @@ class Param:
         if self.kind == "categorical":
             return trial.suggest_categorical(self.path, list(self.choices))
         if self.kind == "int":
-            return trial.suggest_int(self.path, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
+            return trial.suggest_int(
+                self.path, int(self.low), int(self.high), step=int(self.step or 1), log=self.log
+            )
         return trial.suggest_float(self.path, self.low, self.high, step=self.step, log=self.log)
 
 
@@ -129,7 +133,9 @@ def _number(value: Any, source: str, key: str, name: str) -> float:
 def parse_param(path: str, spec: Any, source: str) -> Param:
     """Check one entry of the file and turn it into a :class:`Param`."""
     if not isinstance(spec, dict):
-        raise ValueError(f"{source}: {path!r}: expected a mapping like {{type: float, low: ..., high: ...}}, got {spec!r}")
+        raise ValueError(
+            f"{source}: {path!r}: expected a mapping like {{type: float, low: ..., high: ...}}, got {spec!r}"
+        )
     kind = spec.get("type")
     if kind not in SPEC_KEYS:
         raise ValueError(f"{source}: {path!r}: type must be one of {', '.join(SPEC_KEYS)}, got {kind!r}")
@@ -140,14 +146,18 @@ def parse_param(path: str, spec: Any, source: str) -> Param:
         raise ValueError(f"{source}: {path!r}: a {kind} parameter needs {', '.join(sorted(missing))}")
     if unknown:
         allowed = ", ".join(sorted(required | optional))
-        raise ValueError(f"{source}: {path!r}: unknown field(s) {', '.join(sorted(unknown))} (a {kind} takes {allowed})")
+        raise ValueError(
+            f"{source}: {path!r}: unknown field(s) {', '.join(sorted(unknown))} (a {kind} takes {allowed})"
+        )
     if kind == "categorical":
         choices = spec["choices"]
         if not isinstance(choices, list) or not choices:
             raise ValueError(f"{source}: {path!r}: choices must be a non-empty list, got {choices!r}")
         for choice in choices:
             if choice is not None and not isinstance(choice, (bool, int, float, str)):
-                raise ValueError(f"{source}: {path!r}: choices must be numbers, strings, booleans or null, got {choice!r}")
+                raise ValueError(
+                    f"{source}: {path!r}: choices must be numbers, strings, booleans or null, got {choice!r}"
+                )
         return Param(path, kind, choices=tuple(choices))
     low, high = (_number(spec[name], source, path, name) for name in ("low", "high"))
     log = spec.get("log", False)
@@ -165,7 +175,9 @@ def parse_param(path: str, spec: Any, source: str) -> Param:
     if log and low <= 0:
         raise ValueError(f"{source}: {path!r}: log = true needs low > 0, got {low}")
     if kind == "int" and not all(float(v).is_integer() for v in (low, high, step or 1)):
-        raise ValueError(f"{source}: {path!r}: an int parameter needs whole low/high/step, got {low}, {high}, {step}")
+        raise ValueError(
+            f"{source}: {path!r}: an int parameter needs whole low/high/step, got {low}, {high}, {step}"
+        )
     return Param(path, kind, float(low), float(high), log, step)
 
 
