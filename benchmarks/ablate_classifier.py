@@ -9,10 +9,11 @@ seed (subsample, initial weights, batches, optimizer); stock textcat runs once
 per seed as the reference.
 
     python benchmarks/ablate_classifier.py                        # ~17 min on 2 cores
-    python benchmarks/ablate_classifier.py --variants "cls/sum/-/zero,mean/mean/0/zero"
+    python benchmarks/ablate_classifier.py --variants "cls/sum/0.1/zero,mean/mean/0/zero"
 
-A variant is ``pooling/loss_reduction/head dropout/init``: dropout ``-`` means the
-run's shared 0.1; init ``zero`` or ``default`` (thinc's Glorot init).
+A variant is ``pooling/loss_reduction/head dropout/output_init`` (``output_init``:
+``glorot``, thinc's default, or ``zero``); ``shipped`` is the head the dataset's
+``configs/<lang>_cpu.cfg`` trains.
 """
 
 from __future__ import annotations
@@ -38,21 +39,30 @@ from bench_classifier import (  # noqa: E402
     prepare_seed,
     read_tsv,
     run_spacy,
+    shipped_head,
 )
 from bench_common import quiet_libraries, versions  # noqa: E402
 
-DEFAULT_VARIANTS = "cls/mean/-/default,cls/sum/-/default,cls/sum/-/zero,mean/sum/-/default,mean/sum/0/zero"
+from spacy_ft.architectures import OUTPUT_INITS  # noqa: E402
+
+DEFAULT_VARIANTS = "cls/mean/0.1/glorot,cls/sum/0.1/glorot,cls/sum/0.1/zero,mean/sum/0.1/glorot,mean/sum/0.1/zero,mean/sum/0/zero"
 DEFAULT_OUTPUT = Path("benchmarks/results/classifier_ablation.json")
 
 
-def parse_variant(text: str) -> tuple[str, HeadVariant]:
+def parse_variant(text: str, lang: str) -> HeadVariant:
+    if text.strip() == "shipped":
+        return shipped_head(lang)
     parts = text.strip().split("/")
-    if len(parts) != 4 or parts[3] not in ("zero", "default"):
+    if len(parts) != 4 or parts[3] not in OUTPUT_INITS:
         raise argparse.ArgumentTypeError(
-            f"variant {text!r}: expected pooling/loss_reduction/dropout/init, e.g. cls/sum/-/zero"
+            f"variant {text!r}: expected pooling/loss_reduction/dropout/output_init, e.g. cls/sum/0.1/zero"
         )
-    pooling, reduction, dropout, init = parts
-    return pooling, HeadVariant(reduction, None if dropout == "-" else float(dropout), init == "zero")
+    pooling, reduction, dropout, output_init = parts
+    try:
+        rate = float(dropout)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"variant {text!r}: dropout {dropout!r} is not a number") from None
+    return HeadVariant(pooling, reduction, rate, output_init)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,7 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     own, rest = parser.parse_known_args(argv)
     names = [text.strip() for text in own.variants.split(",") if text.strip()]
-    variants = [parse_variant(name) for name in names]
+    try:
+        variants = [parse_variant(name, DATASETS[own.dataset].lang) for name in names]
+    except argparse.ArgumentTypeError as err:
+        parser.error(str(err))
     seeds = [int(seed) for seed in own.seeds.split(",")]
     args = parse_args(["--datasets", own.dataset, *rest])  # sizes, steps, lr, model shape as the benchmark
     import torch
@@ -73,15 +86,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_libraries()
     spec = DATASETS[own.dataset]
     all_train, all_dev = read_tsv(spec.train, spec.text_column), read_tsv(spec.dev, spec.text_column)
-    systems = ([("spacy_textcat", "stock textcat", "cls", HeadVariant())] if not own.no_stock else []) + [
-        ("spacy_ft", name, pooling, head) for name, (pooling, head) in zip(names, variants)
+    systems = ([("spacy_textcat", "stock textcat", HeadVariant())] if not own.no_stock else []) + [
+        ("spacy_ft", name, head) for name, head in zip(names, variants)
     ]
     runs: list[dict[str, Any]] = []
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ablate_classifier_") as tmp:
         for seed in seeds:
             setup = prepare_seed(spec, args, Path(tmp), seed, all_train, all_dev)
-            for system, name, pooling, head in systems:
+            for system, name, head in systems:
                 result = run_spacy(
                     system,
                     spec,
@@ -90,8 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     setup.dev,
                     setup.batches,
                     setup.settings,
-                    pooling,
-                    head=head,
+                    head,
                 )
                 print(f"{name} seed {seed}: {result.accuracy:.2f}", file=sys.stderr, flush=True)
                 runs.append(
@@ -101,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(f"\n{own.dataset}, {args.steps(own.dataset)} steps, seeds {seeds}: dev accuracy %")
     print(f"{'variant (pooling/reduction/dropout/init)':<42} {'median':>7}  per seed")
-    for _, name, _, _ in systems:
+    for _, name, _ in systems:
         accs = [run["accuracy"] for run in runs if run["variant"] == name]
         print(f"{name:<42} {statistics.median(accs):>7.2f}  {' / '.join(f'{a:.2f}' for a in accs)}")
     print(f"\ntotal wall time {wall:.0f}s")
