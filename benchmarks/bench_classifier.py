@@ -57,7 +57,6 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy
 from bench_common import (
     DATA_ROOT,
     STRIDE,
@@ -72,6 +71,7 @@ from bench_common import (
     english_model,
     fill_per_dataset_options,
     learn_rate_at,
+    paired_accuracy_difference,
     quiet_libraries,
     seed_everything,
     subsample,
@@ -618,34 +618,10 @@ def summarize(results: list[Result]) -> list[dict[str, Any]]:
     return summary
 
 
-BOOTSTRAP_SAMPLES = 2000
-
-
 def paired_difference(runs_a: list[dict[str, Any]], runs_b: list[dict[str, Any]]) -> dict[str, Any]:
-    """Accuracy of A minus B in points, averaged over the seeds, with a paired
-    percentile-bootstrap 95% interval: each resample draws dev docs with
-    replacement and scores both systems on the same docs, within each seed.
-
-    Why: a 1,200-doc dev set has a standard error near one point, so a median
-    that is 0.1 below another says nothing by itself; the interval says whether
-    a ">=" target was missed or is a tie the data cannot split.
-    """
-    from spacy_ft.bias.stats import CI_QUANTILES, bootstrap_indices
-
+    """A minus B on the dev docs of each seed both ran (``paired_accuracy_difference``)."""
     b_by_seed = {run["seed"]: run for run in runs_b}
-    samples = numpy.zeros(BOOTSTRAP_SAMPLES)
-    per_seed = []
-    for k, run in enumerate(runs_a):
-        diff = numpy.asarray(run["correct"], float) - numpy.asarray(b_by_seed[run["seed"]]["correct"], float)
-        per_seed.append(float(diff.mean()))
-        samples += diff[bootstrap_indices(len(diff), BOOTSTRAP_SAMPLES, random_state=k)].mean(axis=1)
-    samples /= len(runs_a)
-    low, high = numpy.quantile(samples, CI_QUANTILES)
-    return {
-        "difference": 100 * statistics.fmean(per_seed),
-        "ci95": [100 * float(low), 100 * float(high)],
-        "per_seed": [100 * d for d in per_seed],
-    }
+    return paired_accuracy_difference([(run["correct"], b_by_seed[run["seed"]]["correct"]) for run in runs_a])
 
 
 def compared(
