@@ -577,6 +577,7 @@ def run_seed(spec: DatasetSpec, args: argparse.Namespace, setup: SeedSetup) -> l
     if save_dir is not None and seed != args.seed:
         save_dir = save_dir / f"seed{seed}"
 
+    head = spacy_ft_head(args, spec)
     results: list[Result] = []
     for system in args.systems:
         print(f"{spec.name}: training {system} (seed {seed}) ...", file=sys.stderr, flush=True)
@@ -585,9 +586,7 @@ def run_seed(spec: DatasetSpec, args: argparse.Namespace, setup: SeedSetup) -> l
         if system == "hf":
             result = run_hf(spec, model, train, dev, batches, settings)
         else:
-            result = run_spacy(
-                system, spec, model, train, dev, batches, settings, spacy_ft_head(args, spec), save_dir
-            )
+            result = run_spacy(system, spec, model, train, dev, batches, settings, head, save_dir)
         result.seed = seed
         result.wall_s = time.perf_counter() - t0
         result.notes["load_avg_1min_before_after"] = [load_before, round(os.getloadavg()[0], 2)]
@@ -819,7 +818,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "warmup": args.warmup,
             "schedule": "linear warmup then linear decay to 0, set by hand each step on both frameworks",
             "optimizer": "Adam b1 0.9 b2 0.999 eps 1e-8, no weight decay, per-tensor grad clip 1.0",
-            "dropout": "0.1 head (nlp.update drop / HF classifier_dropout), 0.1 inside the transformer",
+            "dropout": "spacy_ft: the head's own rate (spacy_ft_head); HF: classifier_dropout 0.1; "
+            "0.1 inside the transformer for all",
             "seed": args.seed,
             "runs": args.runs.as_dict(args.datasets),
             "spacy_ft_head": {name: asdict(spacy_ft_head(args, DATASETS[name])) for name in args.datasets},

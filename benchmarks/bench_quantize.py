@@ -87,11 +87,6 @@ def correctness(found: list[dict[str, Any]], labels: Sequence[str]) -> list[int]
     return [int(max(d["cats"], key=d["cats"].get) == y) for d, y in zip(found, labels)]
 
 
-def accuracy(found: list[dict[str, Any]], labels: Sequence[str]) -> float:
-    """Share (in points) of docs whose top class is the corpus label."""
-    return round(100 * statistics.fmean(correctness(found, labels)), 2)
-
-
 def outputs(nlp: Any, texts: Sequence[str]) -> list[dict[str, Any]]:
     from spacy_ft.packaging import predictions
 
@@ -255,7 +250,7 @@ def run_language(lang: str, model_dir: Path, args: argparse.Namespace, workdir: 
         result["real_text"] = {
             "source": str(REAL_TEXTS[lang][0].relative_to(DATA_ROOT)),
             "docs": len(real),
-            "accuracy": {name: accuracy(found, labels) for name, found in found_real.items()},
+            "accuracy": {name: round(100 * statistics.fmean(hits), 2) for name, hits in correct.items()},
             "agreement": {
                 name: prediction_agreement(found_real["fp32"], found_real[name]) for name in names[1:]
             },
@@ -294,7 +289,7 @@ def print_table(report: dict[str, Any]) -> None:
                 f"\n[{lang}] on {real['docs']} texts of {real['source']}: sentiment accuracy, agreement with fp32"
             )
             for name, value in real["accuracy"].items():
-                paired = real.get("vs_fp32", {}).get(name)
+                paired = real["vs_fp32"].get(name)  # fp32 is the reference: no entry
                 delta = (
                     f"vs fp32 {paired['difference']:+.2f} [{paired['ci95'][0]:+.2f}, {paired['ci95'][1]:+.2f}]  "
                     if paired
