@@ -23,6 +23,8 @@ demo: install
 
 lint: install
 	$(PY) -m ruff check spacy_ft tests $(wildcard benchmarks/*.py)
+	# The layering of setup.cfg's [importlinter]: no upward imports, no cycles.
+	$(VENV)/bin/lint-imports
 
 test: lint
 	$(PY) -m pytest

@@ -43,7 +43,7 @@ from bench_classifier import (  # noqa: E402
 )
 from bench_common import quiet_libraries, versions  # noqa: E402
 
-from spacy_ft.architectures import OUTPUT_INITS  # noqa: E402
+from spacy_ft.textcat.model import OUTPUT_INITS  # noqa: E402
 
 DEFAULT_VARIANTS = (
     "cls/mean/0.1/glorot,cls/sum/0.1/glorot,cls/sum/0.1/zero,mean/sum/0.1/glorot,mean/sum/0/zero"

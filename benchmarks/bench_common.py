@@ -47,7 +47,7 @@ class ModelInfo:
 def english_model() -> ModelInfo:
     from transformers import AutoConfig
 
-    from spacy_ft.models import resolve_model_name
+    from spacy_ft.transformer.models import resolve_model_name
 
     path = resolve_model_name(MINILM)
     config = AutoConfig.from_pretrained(path)
@@ -299,37 +299,11 @@ def fill_per_dataset_options(
             setattr(args, key, PerDataset(float if key == "lr" else int, value, known))
 
 
-BOOTSTRAP_SAMPLES = 2000
 
 
 def paired_accuracy_difference(pairs: Sequence[tuple[Sequence[int], Sequence[int]]]) -> dict[str, Any]:
-    """Accuracy of A minus B in points, averaged over ``pairs`` (one per seed: A's
-    and B's 0/1 correctness on the same docs, in the same order), with a paired
-    percentile-bootstrap 95% interval: each resample draws docs with replacement
-    and scores both systems on the same docs.
+    """Accuracy of A minus B in points with a paired bootstrap interval
+    (:func:`spacy_ft.statistics.paired_difference` on 0/1 correctness)."""
+    from spacy_ft.statistics import paired_difference
 
-    Why: with ~1,000 docs one point is about one standard error, so a gap between
-    two accuracies means nothing until the interval says it is clear of zero (or
-    of a target's margin). Pairing removes the docs both get right or wrong.
-    """
-    import numpy
-
-    from spacy_ft.bias.stats import CI_QUANTILES, bootstrap_indices
-
-    samples = numpy.zeros(BOOTSTRAP_SAMPLES)
-    per_seed = []
-    for k, (correct_a, correct_b) in enumerate(pairs):
-        if len(correct_a) != len(correct_b):
-            raise ValueError(
-                f"pair {k}: {len(correct_a)} against {len(correct_b)} docs; pairs need the same docs"
-            )
-        diff = numpy.asarray(correct_a, float) - numpy.asarray(correct_b, float)
-        per_seed.append(float(diff.mean()))
-        samples += diff[bootstrap_indices(len(diff), BOOTSTRAP_SAMPLES, random_state=k)].mean(axis=1)
-    samples /= len(per_seed)
-    low, high = numpy.quantile(samples, CI_QUANTILES)
-    return {
-        "difference": 100 * statistics.fmean(per_seed),
-        "ci95": [100 * float(low), 100 * float(high)],
-        "per_seed": [100 * d for d in per_seed],
-    }
+    return paired_difference(pairs)

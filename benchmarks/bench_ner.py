@@ -83,7 +83,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from spacy.tokens import Doc
     from spacy.vocab import Vocab
 
-    from spacy_ft.corpora import Sample
+    from spacy_ft.corpora.records import Sample
 
 DEFAULT_OUTPUT = Path("benchmarks/results/ner.json")
 JIEBA = {"@tokenizers": "spacy_ft.JiebaTokenizer.v1"}
@@ -223,7 +223,7 @@ def score(vocab: Vocab, gold: Sequence[Sample], predicted: Sequence[Sequence[Ent
     (``entity_report``) against the corpus files' own entities."""
     from spacy.training import Example
 
-    from spacy_ft.scoring import entity_report, score_char_entities
+    from spacy_ft.evaluation.entities import entity_report, score_char_entities
 
     examples = [
         Example(char_doc(vocab, sample.text, ents), char_doc(vocab, sample.text, sample.entities))
@@ -505,7 +505,7 @@ def run_hf(
     import torch
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    from spacy_ft.bio import bio_tags
+    from spacy_ft.ner.bio import bio_tags
 
     tags = bio_tags(data.labels)
     index = {tag: i for i, tag in enumerate(tags)}
@@ -614,8 +614,8 @@ def representability(spec: DatasetSpec, model: ModelInfo, data: Data) -> dict[st
     """
     from spacy.training import Example
 
-    from spacy_ft.bio import bio_tags, encode
-    from spacy_ft.wordpiece_units import doc_units
+    from spacy_ft.ner.bio import bio_tags, encode
+    from spacy_ft.ner.units import doc_units
 
     started = time.perf_counter()
     seed_everything(0)

@@ -203,7 +203,7 @@ def encoder_speed(systems: dict[str, Any], texts: Sequence[str], words: int, rep
 def run_language(lang: str, model_dir: Path, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     import spacy
 
-    from spacy_ft.quantize import directory_size, prediction_agreement, quantize_pipeline
+    from spacy_ft.inference.quantize import directory_size, prediction_agreement, quantize_pipeline
 
     names = ["fp32", *(name for name in SYSTEMS if args.skip_onnx is False or not name.startswith("onnx"))]
     dirs, quantize_seconds, reports = {"fp32": model_dir}, {}, {}

@@ -23,8 +23,8 @@ from spacy_ft.annotation import (
     write_tasks,
 )
 from spacy_ft.annotation.writers import FORMATS
-from spacy_ft.corpora import CorpusFormatError
-from spacy_ft.token_split import split_at_edges
+from spacy_ft.corpora.records import CorpusFormatError
+from spacy_ft.transformer.token_split import split_at_edges
 from tests.conftest import make_zh
 
 RULES = "test_annotation_rules"
@@ -375,7 +375,8 @@ def test_real_ner_scores_survive_the_round_trip(tmp_path_factory):
     from spacy.training import Example
     from thinc.api import Adam, fix_random_seed
 
-    from spacy_ft.corpora import ConversionReport, Sample, sample_to_doc
+    from spacy_ft.corpora import ConversionReport, sample_to_doc
+    from spacy_ft.corpora.records import Sample
     from spacy_ft.testing import make_tiny_bert
     from tests.ner_data import corpus, glued_words
 

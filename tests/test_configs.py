@@ -14,9 +14,10 @@ from spacy.training import Example
 from spacy.training.initialize import init_nlp
 from spacy.util import load_config
 
-from spacy_ft.corpora import Sample, samples_to_docs
-from spacy_ft.models import resolve_model_name
+from spacy_ft.corpora import samples_to_docs
+from spacy_ft.corpora.records import Sample
 from spacy_ft.testing import make_tiny_bert
+from spacy_ft.transformer.models import resolve_model_name
 from tests.conftest import make_zh
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,8 +17,6 @@ from spacy.tokens import DocBin
 
 from spacy_ft.corpora import (
     ConversionReport,
-    CorpusFormatError,
-    Sample,
     convert,
     decode_tags,
     detect_scheme,
@@ -27,7 +25,8 @@ from spacy_ft.corpora import (
     read_samples,
     samples_to_docs,
 )
-from spacy_ft.corpus_readers import parse_label_map, read_cluener, read_jsonl, read_table
+from spacy_ft.corpora.readers import parse_label_map, read_cluener, read_jsonl, read_table
+from spacy_ft.corpora.records import CorpusFormatError, Sample
 
 
 def write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path:

@@ -5,8 +5,8 @@ import itertools
 import numpy
 import pytest
 
-from spacy_ft.bio import allowed_transitions, bio_tags
-from spacy_ft.crf import forward_backward, masked, nll_and_gradients, path_score, viterbi
+from spacy_ft.ner.bio import allowed_transitions, bio_tags
+from spacy_ft.ner.crf import forward_backward, masked, nll_and_gradients, path_score, viterbi
 
 TAGS = bio_tags(["PER"])
 

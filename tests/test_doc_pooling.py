@@ -5,7 +5,7 @@ import pytest
 import spacy
 from thinc.api import reduce_mean
 
-from spacy_ft.layers.doc_pooling import transformer_doc_pooling
+from spacy_ft.textcat.doc_pooling import transformer_doc_pooling
 from tests.classification_data import all_texts
 
 TEXTS = ["the movie was good", "the food was bad and the day was very poor " * 6, "   "]

@@ -5,7 +5,7 @@ import pytest
 from spacy.training import Example
 from thinc.api import set_dropout_rate
 
-from spacy_ft.layers.head_dropout import head_dropout
+from spacy_ft.transformer.head_dropout import head_dropout
 from tests.test_classifier import bert_path, build  # noqa: F401 - bert_path is a fixture
 
 

@@ -9,9 +9,9 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from thinc.api import Adam, fix_random_seed
 
-from spacy_ft.bio import allowed_transitions, bio_tags, decode, encode, spans_from_tags
-from spacy_ft.scoring import score_char_entities
-from spacy_ft.wordpiece_units import piece_spans
+from spacy_ft.evaluation.entities import score_char_entities
+from spacy_ft.ner.bio import allowed_transitions, bio_tags, decode, encode, spans_from_tags
+from spacy_ft.transformer.alignment import piece_spans
 from tests.conftest import JIEBA
 from tests.ner_data import corpus, glued_words
 
@@ -107,7 +107,7 @@ def test_crf_learns_and_round_trips(bert_path, tmp_path):
 
 
 def test_characters_outside_the_vocabulary_stay_separate_units(trained):
-    from spacy_ft.wordpiece_units import doc_units
+    from spacy_ft.ner.units import doc_units
 
     text = "今天张伟和鑫鑫队去了北京。"  # 鑫 is not in the test vocabulary: BERT gives [UNK] per character
     doc = trained.get_pipe("transformer")(trained.make_doc(text))  # units are made before any split
@@ -220,7 +220,7 @@ def test_char_entity_scores_on_known_answer():
 
 
 def test_split_keeps_annotation_of_the_split_token():
-    from spacy_ft.token_split import split_at_edges
+    from spacy_ft.transformer.token_split import split_at_edges
 
     words = ["他", "研究", "邓小平理论", "。", "中美", "关系"]
     doc = Doc(
@@ -242,7 +242,7 @@ def test_split_keeps_annotation_of_the_split_token():
 
 
 def test_entity_report_like_seqeval():
-    from spacy_ft.scoring import entity_report, format_entity_report
+    from spacy_ft.evaluation.entities import entity_report, format_entity_report
 
     predicted = char_reference("张伟在北京和上海", [(0, 2, "PER"), (3, 4, "LOC"), (6, 8, "LOC")])
     reference = char_reference("张伟在北京和上海", [(0, 2, "PER"), (3, 5, "LOC"), (6, 8, "LOC")])

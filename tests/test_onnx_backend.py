@@ -13,9 +13,9 @@ import spacy
 import srsly
 from spacy.util import load_config
 
-from spacy_ft.onnx_backend import ONNX_ARCHITECTURE
+from spacy_ft.inference.onnx import ONNX_ARCHITECTURE
+from spacy_ft.inference.quantize import prediction_agreement, quantize_pipeline
 from spacy_ft.packaging import predictions
-from spacy_ft.quantize import prediction_agreement, quantize_pipeline
 from tests.ner_data import corpus
 from tests.test_packaging import trained_dir  # noqa: F401 - the tiny NER + classifier pipeline fixture
 from tests.test_quantize import run_child_json

@@ -15,8 +15,8 @@ import spacy
 import srsly
 from spacy.util import load_config
 
+from spacy_ft.inference.quantize import QUANTIZED_ARCHITECTURE, prediction_agreement, quantize_pipeline
 from spacy_ft.packaging import predictions
-from spacy_ft.quantize import QUANTIZED_ARCHITECTURE, prediction_agreement, quantize_pipeline
 from tests.ner_data import corpus
 from tests.test_packaging import trained_dir  # noqa: F401 - the tiny NER + classifier pipeline fixture
 
@@ -55,7 +55,7 @@ def test_quantized_pipeline_is_smaller_and_names_the_architecture(quantized):
 
 
 def test_quantized_pipeline_agrees_with_fp32_in_process(trained_dir, quantized):  # noqa: F811
-    import spacy_ft.quantize  # noqa: F401 - registers the architecture until the entry point is installed
+    import spacy_ft.inference.quantize  # noqa: F401 - registers the architecture until the entry point is installed
 
     expected = predictions(spacy.load(trained_dir), TEXTS)
     nlp = spacy.load(quantized.out_dir)
@@ -100,7 +100,7 @@ class _Payload:
 def test_loading_refuses_arbitrary_pickles(quantized):
     import torch
 
-    import spacy_ft.quantize  # noqa: F401
+    import spacy_ft.inference.quantize  # noqa: F401
 
     shim = spacy.load(quantized.out_dir).get_pipe("transformer").model.layers[0].shims[0]
     msg = srsly.msgpack_loads(shim.to_bytes())
@@ -150,7 +150,7 @@ def test_module_is_light():
     code = textwrap.dedent(
         """
         import sys
-        import spacy_ft.quantize
+        import spacy_ft.inference.quantize
         print(sorted(m for m in ("transformers", "spacy_transformers", "onnxruntime") if m in sys.modules))
         """
     )

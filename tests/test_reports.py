@@ -10,13 +10,13 @@ import pytest
 import spacy
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
+from spacy_ft.evaluation.displacy_page import displacy_page
 from thinc.api import fix_random_seed
 
-from spacy_ft.reports import (
+from spacy_ft.evaluation.confusion import (
     ClassifierSettings,
     classifier_settings,
     confusion_matrix,
-    displacy_page,
     format_confusion,
 )
 

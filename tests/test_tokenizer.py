@@ -8,7 +8,7 @@ import jieba
 import pytest
 import spacy
 
-from spacy_ft.tokenizer import JiebaTokenizer, merge_whitespace
+from spacy_ft.tokenizer.component import JiebaTokenizer, merge_whitespace
 from tests.conftest import make_zh
 
 TRICKY = [

@@ -208,6 +208,6 @@ def test_ray_engine_runs_the_same_study(tiny_bert, tmp_path):  # noqa: F811
     finally:
         ray.shutdown()
     study = optuna.load_study(study_name="spacy_ft", storage=settings.storage_url)
-    assert len(study.trials) == 2 and summary["trials"] == 2
+    assert len(study.trials) == 2 and summary.trials == 2
     assert all(trial.state.name == "COMPLETE" and trial.intermediate_values for trial in study.trials)
     assert (settings.output_dir / "best.cfg").is_file()

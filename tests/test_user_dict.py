@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import spacy
 
-from spacy_ft.user_dict import UserDictEntry, UserDictError, coerce_entry, read_user_dict
+from spacy_ft.tokenizer.user_dict import UserDictEntry, UserDictError, coerce_entry, read_user_dict
 from tests.conftest import JIEBA, make_zh
 
 WORD = "蓝鲸大模型"

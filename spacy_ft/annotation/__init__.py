@@ -9,20 +9,17 @@ formats; ``batch.annotate_corpus`` ties a file to an engine (``local`` or
 ``ray``, the latter in ``ray_engine``, imported only when used).
 """
 
-from .batch import ENGINES, OUTPUT_FORMATS, AnnotateReport, annotate_corpus
-from .preannotate import (
-    InputRecord,
-    Prediction,
-    RecordError,
-    ScoredEntity,
+from spacy_ft.annotation.batch import ENGINES, OUTPUT_FORMATS, AnnotateReport, annotate_corpus
+from spacy_ft.annotation.preannotate import (
     annotate_batch,
     preannotate,
     read_inputs,
     read_records,
     validate_record,
 )
-from .readers import ImportReport, import_annotations, read_annotations
-from .writers import FORMATS, write_tasks
+from spacy_ft.annotation.readers import ImportReport, import_annotations, read_annotations
+from spacy_ft.annotation.records import InputRecord, Prediction, RecordError, ScoredEntity
+from spacy_ft.annotation.writers import FORMATS, write_tasks
 
 __all__ = [
     "ENGINES",

@@ -25,13 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional, TextIO, Union
 
-from .preannotate import DEFAULT_MAX_CHARS, InputRecord, Prediction, RecordError, read_inputs, screen
-from .writers import FORMATS, write_tasks
+from spacy_ft.annotation.preannotate import DEFAULT_MAX_CHARS, read_inputs, screen
+from spacy_ft.annotation.records import InputRecord, Prediction, RecordError
+from spacy_ft.annotation.writers import FORMATS, write_tasks
+from spacy_ft.types import PathLike
+from spacy_ft.validation import check_choice
 
 if TYPE_CHECKING:  # pragma: no cover
     from spacy.language import Language
 
-PathLike = Union[str, Path]
 ENGINES = ("local", "ray")
 OUTPUT_FORMATS = FORMATS + ("parquet",)
 #: Error examples kept for the summary when there is no errors file.
@@ -68,13 +70,6 @@ class AnnotateReport:
         return text + f" in {self.seconds:.1f}s ({self.engine} engine)"
 
 
-def check_choice(name: str, value: str, choices: Iterable[str]) -> str:
-    choices = tuple(choices)
-    if value not in choices:
-        raise ValueError(f"unknown {name} {value!r}; expected one of {', '.join(choices)}")
-    return value
-
-
 @contextmanager
 def _atomic(path: Optional[Path]) -> Iterator[Optional[Path]]:
     """A ``.part`` path beside ``path``, moved into place on success and removed
@@ -100,7 +95,7 @@ def write_output(
     if fmt == "parquet":
         if path is None:
             raise ValueError("--format parquet needs an output file, not stdout")
-        from .parquet import write_parquet
+        from spacy_ft.annotation.parquet import write_parquet
 
         with _atomic(path) as partial:
             return write_parquet(predictions, partial)
@@ -138,8 +133,8 @@ def annotate_corpus(
     file registering custom components, imported before the pipeline loads.
     Ray settings: ``actors``, ``gpus_per_actor``, ``address``.
     """
-    check_choice("engine", engine, ENGINES)
-    check_choice("output format", fmt, OUTPUT_FORMATS)
+    check_choice(engine, ENGINES, "engine")
+    check_choice(fmt, OUTPUT_FORMATS, "output format")
     if fmt == "parquet" and output_path is None:
         raise ValueError("--format parquet needs an output file, not stdout")
     started = time.perf_counter()
@@ -186,7 +181,7 @@ def _engine_predictions(
     address: Optional[str],
 ) -> Iterable[Prediction]:
     if engine == "ray":
-        from .ray_engine import import_ray, ray_preannotate
+        from spacy_ft.annotation.ray_engine import import_ray, ray_preannotate
 
         import_ray()  # fail on a missing extra before reading anything
         if not isinstance(model, (str, Path)):
@@ -202,21 +197,14 @@ def _engine_predictions(
             code=str(code) if code else None,
             address=address,
         )
-    from .preannotate import preannotate
+    from spacy_ft.annotation.preannotate import preannotate
 
     return preannotate(load_pipeline(model, code), records, batch_size=batch_size, n_process=n_process)
 
 
-def import_code(code: Optional[PathLike]) -> None:
-    """Run a file that registers custom components, as spaCy's ``--code`` does."""
-    if code:
-        import spacy
-
-        spacy.util.import_file("spacy_ft_annotate_code", str(code))
-
-
 def load_pipeline(model: Union[str, Path, Language], code: Optional[PathLike] = None) -> Language:
     import spacy
+    from spacy.cli._util import import_code
 
     import_code(code)
     if isinstance(model, (str, Path)):

@@ -27,16 +27,15 @@ strings or integers.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Union
 
-from ..extras import import_extra
-from .preannotate import InputRecord, Prediction, RecordError
+from spacy_ft.annotation.records import InputRecord, Prediction, RecordError
+from spacy_ft.extras import import_extra
+from spacy_ft.types import PathLike
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow
 
-PathLike = Union[str, Path]
 #: Predictions per Parquet row group: small enough to stream, large enough to compress.
 ROW_GROUP = 2048
 

@@ -19,21 +19,20 @@ on. :func:`preannotate` itself annotates whatever records it is given.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Optional, Sequence, Union
 
-from ..corpora import BOM, CorpusFormatError, _error
+from spacy_ft.annotation.records import InputRecord, Prediction, RecordError, ScoredEntity, Token
+from spacy_ft.corpora.records import BOM, CorpusFormatError, format_error
+from spacy_ft.types import PathLike
+from spacy_ft.validation import check_choice
 
 if TYPE_CHECKING:  # pragma: no cover
     from spacy.language import Language
     from spacy.tokens import Doc
 
-PathLike = Union[str, Path]
 INPUT_FORMATS = ("auto", "text", "jsonl", "parquet")
-#: Why a record goes to the errors file instead of the model (every engine).
-ERROR_REASONS = ("bad_encoding", "empty", "too_long")
 #: Longest text sent to the model by default. Longer docs are windowed, so this
 #: guards memory and time against a runaway record (a whole file on one line),
 #: not the transformer's length limit.
@@ -42,99 +41,21 @@ DEFAULT_MAX_CHARS = 100_000
 DEFAULT_SPANS_KEY = "ents_scored"
 
 
-@dataclass(frozen=True)
-class InputRecord:
-    """One raw doc to pre-annotate. ``id`` is the JSONL record's ``id`` or the
-    line number; ``meta`` is passed through to the exported task untouched."""
-
-    text: str
-    id: Any
-    line: int
-    meta: dict[str, Any] = field(default_factory=dict)
-    source: str = "<input>"
 
 
-@dataclass(frozen=True)
-class RecordError:
-    """A record that never reached the model: written to the errors file so
-    ``records in == predictions out + errors`` always holds."""
-
-    id: Any
-    line: int
-    reason: str  # one of ERROR_REASONS
-    detail: str
-    source: str = "<input>"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "line": self.line,
-            "reason": self.reason,
-            "detail": self.detail,
-            "source": self.source,
-        }
 
 
-@dataclass(frozen=True)
-class ScoredEntity:
-    start: int
-    end: int
-    label: str
-    #: The NER's confidence; None when the pipeline writes no scores.
-    score: Optional[float] = None
 
 
-@dataclass(frozen=True)
-class Token:
-    """Kept so Prodigy tasks can show the pipeline's own (possibly split) tokens."""
-
-    start: int
-    end: int
-    ws: bool
 
 
-@dataclass(frozen=True)
-class Prediction:
-    """Everything a writer needs, without the Doc (cheap to pickle and ship)."""
-
-    id: Any
-    line: int
-    text: str
-    entities: list[ScoredEntity]
-    cats: dict[str, float]
-    tokens: list[Token]
-    model: str
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def confidence(self) -> Optional[float]:
-        """The least confident decision in the doc: the lowest entity score, or
-        the top class probability if that is lower; None when nothing is scored
-        (no entity found and no classifier), since there is nothing to rank."""
-        scores = [ent.score for ent in self.entities if ent.score is not None]
-        if self.cats:
-            scores.append(max(self.cats.values()))
-        return min(scores) if scores else None
-
-    @property
-    def uncertainty(self) -> Optional[float]:
-        """``1 - confidence``: sort descending to review the shakiest docs first."""
-        confidence = self.confidence
-        return None if confidence is None else 1.0 - confidence
-
-    @property
-    def accepted_cats(self) -> list[str]:
-        """Labels the model would assign (probability >= 0.5), in label order:
-        what the exported task preselects for the annotator."""
-        return [label for label, value in self.cats.items() if value >= 0.5]
 
 
 # -- reading raw input ------------------------------------------------------------
 
 
 def _input_format(path: PathLike, fmt: str) -> str:
-    if fmt not in INPUT_FORMATS:
-        raise ValueError(f"unknown input format {fmt!r}; expected one of {', '.join(INPUT_FORMATS)}")
+    check_choice(fmt, INPUT_FORMATS, "input format")
     if fmt != "auto":
         return fmt
     suffix = Path(path).suffix.lower()
@@ -167,7 +88,7 @@ def read_inputs(path: PathLike, fmt: str = "auto") -> Iterator[Union[InputRecord
     still stops the run with ``file:line``: the file is wrong, not one record."""
     kind = _input_format(path, fmt)
     if kind == "parquet":
-        from .parquet import read_parquet_inputs
+        from spacy_ft.annotation.parquet import read_parquet_inputs
 
         yield from read_parquet_inputs(path)
         return
@@ -186,7 +107,7 @@ def read_records(path: PathLike, fmt: str = "auto") -> Iterator[InputRecord]:
     :class:`CorpusFormatError` naming ``file:line``."""
     for item in read_inputs(path, fmt):
         if isinstance(item, RecordError):
-            raise _error(path, item.line, item.detail)
+            raise format_error(path, item.line, item.detail)
         yield item
 
 
@@ -222,12 +143,12 @@ def _json_record(path: PathLike, lineno: int, line: str) -> InputRecord:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as err:
-        raise _error(path, lineno, f"not valid JSON ({err.msg})", line) from err
+        raise format_error(path, lineno, f"not valid JSON ({err.msg})", line) from err
     if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-        raise _error(path, lineno, 'expected an object with a string "text"', line)
+        raise format_error(path, lineno, 'expected an object with a string "text"', line)
     meta = record.get("meta", {})
     if not isinstance(meta, dict):
-        raise _error(path, lineno, '"meta" must be an object', line)
+        raise format_error(path, lineno, '"meta" must be an object', line)
     return InputRecord(record["text"], record.get("id", lineno), lineno, meta, str(path))
 
 

@@ -27,8 +27,9 @@ import logging
 import pickle
 from typing import Any, Iterable, Iterator, Optional
 
-from ..extras import import_extra
-from .preannotate import InputRecord, Prediction, annotate_batch, batches, scored_spans_key
+from spacy_ft.annotation.preannotate import annotate_batch, batches, scored_spans_key
+from spacy_ft.annotation.records import InputRecord, Prediction
+from spacy_ft.extras import import_extra
 
 
 def import_ray() -> Any:
@@ -49,8 +50,7 @@ class AnnotatorActor:
         use_gpu: bool = False,
     ) -> None:
         import spacy
-
-        from .batch import import_code
+        from spacy.cli._util import import_code
 
         import_code(code)  # custom components register before the load
         if use_gpu:

@@ -23,17 +23,17 @@ import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Collection, Iterator, Optional, Union
+from typing import TYPE_CHECKING, Any, Collection, Iterator, Optional
 
-from ..corpora import ConversionReport, CorpusFormatError, Entity, Sample, write_docbin
-from ..corpus_readers import json_records
-from .writers import check_format
+from spacy_ft.annotation.writers import check_format
+from spacy_ft.corpora import ConversionReport, write_docbin
+from spacy_ft.corpora.readers import json_records
+from spacy_ft.corpora.records import CorpusFormatError, Sample
+from spacy_ft.types import Entity, PathLike
 
 if TYPE_CHECKING:  # pragma: no cover
     from spacy.language import Language
 
-PathLike = Union[str, Path]
 #: Prodigy answers; "unanswered" stands for a task without an ``answer`` key.
 ANSWERS = ("accept", "reject", "ignore", "unanswered")
 #: Keys doccano versions use for entities (sequence labeling, older exports,

@@ -42,7 +42,8 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Iterable, TextIO
 
-from .preannotate import Prediction
+from spacy_ft.annotation.records import Prediction
+from spacy_ft.validation import check_choice
 
 FORMATS = ("prodigy", "label-studio", "doccano")
 #: Control tag names the Label Studio tasks refer to; the labeling config must match.
@@ -159,9 +160,7 @@ WRITERS: dict[str, Callable[[Prediction], dict[str, Any]]] = {
 
 
 def check_format(fmt: str) -> str:
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown annotation format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    return fmt
+    return check_choice(fmt, FORMATS, "annotation format")
 
 
 def write_tasks(predictions: Iterable[Prediction], stream: TextIO, fmt: str) -> int:

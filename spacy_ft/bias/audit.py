@@ -19,17 +19,23 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional, Sequence, Union
+from typing import Any, Iterable, Iterator, Optional, Sequence
 
 import numpy
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 
-from . import audit_ner
-from .stats import GroupAssignment, classifier_fairness, grouped_rates, groups_from_terms, groups_from_values
-from .terms import Span, TermList
+from spacy_ft.bias import audit_ner
+from spacy_ft.bias.stats import (
+    GroupAssignment,
+    classifier_fairness,
+    grouped_rates,
+    groups_from_terms,
+    groups_from_values,
+)
+from spacy_ft.bias.terms import Span, TermList
+from spacy_ft.types import PathLike
 
-PathLike = Union[str, Path]
 #: Label names read as "the positive class" when none is given.
 POSITIVE_NAMES = ("pos", "positive", "1", "true", "yes", "正面", "积极", "好评", "正向")
 
@@ -85,7 +91,7 @@ def _audit_doc(doc: Doc, group_field: Optional[str]) -> AuditDoc:
 
 
 def _jsonl_docs(path: Path, group_field: Optional[str]) -> list[AuditDoc]:
-    from ..corpus_readers import read_jsonl
+    from spacy_ft.corpora.readers import read_jsonl
 
     lines = path.read_text(encoding="utf-8").splitlines()
     docs = []
@@ -244,7 +250,7 @@ def run_audit(
     textcat = find_textcat(nlp)
     has_ner = bool(_components_assigning(nlp, "doc.ents"))
     plan = _plan_texts(docs, terms, attributes, settings, textcat is not None, has_ner, nlp)
-    predicted = predict(nlp, plan["texts"], settings)
+    predicted = predict(nlp, plan.texts, settings)
     result: dict[str, Any] = {
         "meta": {
             "n_docs": len(docs),
@@ -268,23 +274,44 @@ def run_audit(
     return result
 
 
-def _plan_texts(docs, terms, attributes, settings, has_textcat, has_ner, nlp) -> dict[str, Any]:
-    """Every text to run, in one list, with where each part starts."""
-    texts = [doc.text for doc in docs]
-    plan: dict[str, Any] = {"variants": [], "swaps": {}}
+@dataclass
+class NameSwaps:
+    """One attribute's name-swap texts for the NER audit, and where they start."""
+
+    start: int
+    units: list
+    skipped: int
+    source: str
+
+
+@dataclass
+class AuditPlan:
+    """Every text the audit runs through the pipeline, in one list (one
+    ``nlp.pipe`` pass), and where each part of it starts: the docs themselves,
+    then the classifier's counterfactual variants, then the NER name swaps."""
+
+    texts: list[str] = field(default_factory=list)
+    #: (doc index, attribute, group) of each counterfactual variant, in order.
+    variants: list = field(default_factory=list)
+    #: Index just past the last counterfactual variant.
+    variant_end: int = 0
+    swaps: dict[str, NameSwaps] = field(default_factory=dict)
+
+
+def _plan_texts(docs, terms, attributes, settings, has_textcat, has_ner, nlp) -> AuditPlan:
+    plan = AuditPlan(texts=[doc.text for doc in docs])
     if has_textcat:
         for key, text in _counterfactual_texts(docs, terms, attributes):
-            plan["variants"].append(key)
-            texts.append(text)
-    plan["variant_end"] = len(texts)
+            plan.variants.append(key)
+            plan.texts.append(text)
+    plan.variant_end = len(plan.texts)
     if has_ner:
         for attribute in attributes:
             if not terms.attributes[attribute].is_names:
                 continue
             units, skipped, source = _swap_units(docs, terms, attribute, settings, nlp)
-            plan["swaps"][attribute] = (len(texts), units, skipped, source)
-            texts.extend(audit_ner.unit_texts(units))
-    plan["texts"] = texts
+            plan.swaps[attribute] = NameSwaps(len(plan.texts), units, skipped, source)
+            plan.texts.extend(audit_ner.unit_texts(units))
     return plan
 
 
@@ -307,7 +334,7 @@ def _person_label(nlp: Language, person_labels: Sequence[str]) -> str:
 
 
 def _audit_classifier(result, docs, predicted, plan, textcat, terms, attributes, settings) -> None:
-    from ..reports import classifier_settings
+    from spacy_ft.evaluation.confusion import classifier_settings
 
     clf = classifier_settings(textcat)
     labels = positive_labels(clf.labels, clf.multi_label, settings.positive_label)
@@ -325,15 +352,16 @@ def _audit_classifier(result, docs, predicted, plan, textcat, terms, attributes,
             per_attribute[attribute] = classifier_audit(docs, originals, decide, label, assignment, settings)
         result["classifier"][label] = per_attribute
     score_label = labels[0] if len(labels) == 1 else None
-    variant_docs = predicted[len(docs) : plan["variant_end"]]
+    variant_docs = predicted[len(docs) : plan.variant_end]
     result["counterfactual"] = counterfactual_audit(
-        originals, plan["variants"], variant_docs, lambda cats: sorted(decide(cats)), score_label, settings
+        originals, plan.variants, variant_docs, lambda cats: sorted(decide(cats)), score_label, settings
     )
 
 
 def _audit_ner(result, predicted, plan, settings) -> None:
     result["ner"] = {}
-    for attribute, (start, units, skipped, source) in plan["swaps"].items():
+    for attribute, swaps in plan.swaps.items():
+        start, units, skipped, source = swaps.start, swaps.units, swaps.skipped, swaps.source
         docs = predicted[start : start + len(audit_ner.unit_texts(units))]
         ents = [{(e.start_char, e.end_char, e.label_) for e in doc.ents} for doc in docs]
         report = audit_ner.name_swap_recall(

@@ -16,8 +16,8 @@ from typing import Any, Optional, Sequence
 
 import numpy
 
-from .stats import grouped_rates
-from .terms import Span, TermList, apply_edits
+from spacy_ft.bias.stats import grouped_rates
+from spacy_ft.bias.terms import Span, TermList, apply_edits
 
 #: Gold labels treated as person names (case-insensitive).
 PERSON_LABELS = ("PER", "PERSON", "NAME", "NR", "人名", "PER.NAM", "PER.NOM")

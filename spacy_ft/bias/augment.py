@@ -23,8 +23,10 @@ from typing import Any, Iterable, Optional, Sequence
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from ..corpora import ConversionReport, Sample, sample_to_doc
-from .terms import Edit, Span, TermList, apply_edits
+from spacy_ft.bias.terms import Edit, Span, TermList, apply_edits
+from spacy_ft.corpora import ConversionReport, sample_to_doc
+from spacy_ft.corpora.records import Sample
+from spacy_ft.validation import check_choice
 
 MODES = ("add", "replace")
 MAX_EXAMPLES = 5
@@ -88,8 +90,7 @@ def augment_docs(
     copy takes the doc's place. Where an attribute has several other groups
     (ethnicity), the copy's group is drawn with ``seed``. ``nlp`` gives the tokenizer.
     """
-    if mode not in MODES:
-        raise ValueError(f"[spacy_ft augment] mode must be one of {MODES}, got {mode!r}")
+    check_choice(mode, MODES, "mode", component="spacy_ft augment")
     selected = list(attributes) if attributes is not None else list(terms.attributes)
     unknown = [name for name in selected if name not in terms.attributes]
     if unknown:

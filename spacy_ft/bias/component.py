@@ -38,7 +38,7 @@ from spacy.language import Language
 from spacy.pipeline.textcat import TextCategorizer
 from spacy.tokens import Doc, Span, SpanGroup
 
-from .terms import BUILTIN_DIR, Mention, TermList, TermListError
+from spacy_ft.bias.terms import BUILTIN_DIR, Mention, TermList, TermListError
 
 NAME = "spacy_ft_bias"
 EXTENSIONS = (

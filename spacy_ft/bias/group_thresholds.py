@@ -14,16 +14,18 @@ decision rule is the component's: positive when ``p >= threshold``.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
 
 import numpy
 from spacy.language import Language
 
-from .stats import groups_from_terms
-from .terms import TermList
+from spacy_ft.bias.stats import groups_from_terms
+from spacy_ft.bias.terms import TermList
+from spacy_ft.types import PathLike
+from spacy_ft.validation import check_choice
 
-PathLike = Union[str, Path]
 CONSTRAINTS = ("demographic_parity", "equal_opportunity")
 TARGET_GRID = numpy.linspace(0.0, 1.0, 101)
 
@@ -40,6 +42,35 @@ def _threshold_for_rate(scores: numpy.ndarray, rate: float) -> float:
     if k >= len(ordered):
         return float(ordered[-1] / 2)
     return float((ordered[k - 1] + ordered[k]) / 2)
+
+
+@dataclass(frozen=True)
+class GroupRates:
+    """Per-group rates under one set of thresholds, and what they cost."""
+
+    accuracy: float
+    #: Largest difference of the constrained rate between two groups.
+    gap: float
+    selection_rate: dict[str, float]
+    #: True positive rate per group (None for a group without positives).
+    tpr: dict[str, Optional[float]]
+
+
+@dataclass(frozen=True)
+class ThresholdFit:
+    """What ``fit-group-thresholds`` found: the thresholds and the rates before and after."""
+
+    constraint: str
+    tolerance: float
+    met: bool
+    thresholds: dict[str, float]
+    before: GroupRates
+    after: GroupRates
+    n_docs: int
+    #: Docs left out of the fit because no group term was found in them.
+    excluded: int
+    attribute: Optional[str] = None
+    positive_label: Optional[str] = None
 
 
 def _rates(scores, truth, groups, names, thresholds) -> tuple[dict[str, float], float]:
@@ -65,11 +96,10 @@ def fit_group_thresholds(
     *,
     constraint: str = "demographic_parity",
     tolerance: float = 0.02,
-) -> dict[str, Any]:
+) -> ThresholdFit:
     """Thresholds per group equalising the constrained rate within ``tolerance``
     at the best accuracy; docs without a group are left out of the fit."""
-    if constraint not in CONSTRAINTS:
-        raise ValueError(f"[spacy_ft_bias] constraint must be one of {CONSTRAINTS}, got {constraint!r}")
+    check_choice(constraint, CONSTRAINTS, "constraint", component="spacy_ft_bias")
     keep = [i for i, g in enumerate(groups) if g is not None]
     s = numpy.asarray(scores, dtype=float)[keep]
     t = numpy.asarray(truth, dtype=bool)[keep]
@@ -91,16 +121,16 @@ def fit_group_thresholds(
         if best is None or key > best[0]:
             best = (key, thresholds, rates, accuracy, gap)
     _, thresholds, rates, accuracy, gap = best
-    return {
-        "constraint": constraint,
-        "tolerance": tolerance,
-        "met": bool(gap <= tolerance),
-        "thresholds": thresholds,
-        "before": {"accuracy": before_acc, **before, "gap": _gap(before[metric])},
-        "after": {"accuracy": accuracy, **rates, "gap": gap},
-        "n_docs": len(keep),
-        "excluded": len(groups) - len(keep),
-    }
+    return ThresholdFit(
+        constraint=constraint,
+        tolerance=tolerance,
+        met=bool(gap <= tolerance),
+        thresholds=thresholds,
+        before=GroupRates(before_acc, _gap(before[metric]), before["selection_rate"], before["tpr"]),
+        after=GroupRates(accuracy, gap, rates["selection_rate"], rates["tpr"]),
+        n_docs=len(keep),
+        excluded=len(groups) - len(keep),
+    )
 
 
 def fit_on_dev(
@@ -110,11 +140,11 @@ def fit_on_dev(
     attribute: str,
     positive_label: Optional[str] = None,
     **options: Any,
-) -> dict[str, Any]:
+) -> ThresholdFit:
     """Predict the dev docs and fit thresholds for ``positive_label`` by ``attribute``
     (groups from term mentions, as ``spacy_ft_bias`` assigns them when deciding)."""
-    from ..scoring import predict_gold
-    from .audit import default_positive_label, find_textcat
+    from spacy_ft.bias.audit import default_positive_label, find_textcat
+    from spacy_ft.evaluation.gold import predict_gold
 
     textcat = find_textcat(nlp)
     if textcat is None:
@@ -130,8 +160,7 @@ def fit_on_dev(
         groups,
         **options,
     )
-    fit.update({"attribute": attribute, "positive_label": label})
-    return fit
+    return dataclasses.replace(fit, attribute=attribute, positive_label=label)
 
 
 def store_thresholds(nlp: Language, attribute: str, thresholds: dict[str, float], positive_label: str) -> str:

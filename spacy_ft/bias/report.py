@@ -13,9 +13,10 @@ import io
 import json
 import math
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence, Union
+from typing import Any, Iterator, Optional, Sequence
 
-PathLike = Union[str, Path]
+from spacy_ft.types import PathLike
+
 GROUP_METRICS = ("accuracy", "selection_rate", "tpr", "fpr")
 
 

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Optional, Sequence
 
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
-from .stats import groups_from_terms, groups_from_values
-from .terms import TermList
+from spacy_ft.bias.stats import groups_from_terms, groups_from_values
+from spacy_ft.bias.terms import TermList
+from spacy_ft.types import PathLike
 
-PathLike = Union[str, Path]
 Cell = tuple[str, str]
 
 

@@ -2,7 +2,7 @@
 
 Point values come from fairlearn (``MetricFrame``, ``demographic_parity_difference``,
 ``equalized_odds_difference``), so the numbers mean what fairlearn's documentation
-says. Confidence intervals come from :func:`bootstrap_ratios`, a vectorised
+says. Confidence intervals come from :func:`spacy_ft.statistics.bootstrap_ratios`, a vectorised
 percentile bootstrap with fairlearn's resampling scheme (whole data, with
 replacement): ``MetricFrame(n_boot=...)`` rebuilds a pandas group-by per sample,
 about 15 ms each on this machine, so 300 samples cost 4-8 s per attribute, and the
@@ -20,12 +20,9 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy
 
-from .terms import TermList
+from spacy_ft.bias.terms import TermList
+from spacy_ft.statistics import bootstrap_indices, bootstrap_ratios, percentile_interval
 
-#: Percentiles of a two-sided 95% interval.
-CI_QUANTILES = (0.025, 0.975)
-#: Samples per vectorised chunk: bounds memory at CHUNK x units.
-CHUNK = 64
 #: The four-fifths rule: a disparate-impact ratio below this is flagged.
 FOUR_FIFTHS = 0.8
 
@@ -73,35 +70,10 @@ def groups_from_values(values: Sequence[Any], source: str) -> GroupAssignment:
     return GroupAssignment(groups, source, {"missing": sum(g is None for g in groups)})
 
 
-def _interval(samples: numpy.ndarray) -> Optional[list[float]]:
-    finite = samples[numpy.isfinite(samples)]
-    if finite.size == 0:
-        return None
-    low, high = numpy.quantile(finite, CI_QUANTILES)
-    return [float(low), float(high)]
 
 
-def bootstrap_indices(n_units: int, n_boot: int, random_state: int) -> numpy.ndarray:
-    """``n_boot`` resamples of ``n_units`` unit indices (rows), fixed by the seed."""
-    rng = numpy.random.default_rng(random_state)
-    return rng.integers(0, n_units, size=(n_boot, n_units))
 
 
-def bootstrap_ratios(
-    numerators: Mapping[str, numpy.ndarray],
-    denominators: Mapping[str, numpy.ndarray],
-    indices: numpy.ndarray,
-) -> dict[str, numpy.ndarray]:
-    """For each key, sum(num[idx]) / sum(den[idx]) per resample (NaN where the
-    denominator is 0: the group or class was not drawn)."""
-    out: dict[str, list[numpy.ndarray]] = {key: [] for key in numerators}
-    for start in range(0, len(indices), CHUNK):
-        chunk = indices[start : start + CHUNK]
-        for key, num in numerators.items():
-            den = denominators[key][chunk].sum(axis=1).astype(float)
-            with numpy.errstate(invalid="ignore", divide="ignore"):
-                out[key].append(numpy.where(den > 0, num[chunk].sum(axis=1) / den, numpy.nan))
-    return {key: numpy.concatenate(parts) if parts else numpy.zeros(0) for key, parts in out.items()}
 
 
 def _spread(per_group: Sequence[numpy.ndarray], points: Sequence[Optional[float]], how: str) -> numpy.ndarray:
@@ -174,7 +146,7 @@ def classifier_fairness(
             stats[metric] = _rate(num, den)
             if stats[metric] is not None and frame is not None:
                 stats[metric] = float(frame.loc[name, metric])
-            stats[f"{metric}_ci"] = _interval(samples[f"{name}|{metric}"])
+            stats[f"{metric}_ci"] = percentile_interval(samples[f"{name}|{metric}"])
         result["groups"][name] = stats
     small = [name for name in names if result["groups"][name]["n"] < min_group_size]
     result["small_groups"] = small
@@ -228,16 +200,16 @@ def _gaps(truth, pred, labels, names, samples, points) -> dict[str, Any]:
     rates = [float(pred[labels == name].mean()) for name in names]
     di_value = min(rates) / max(rates) if max(rates) > 0 else None
     return {
-        "demographic_parity_difference": {"value": dpd_value, "ci": _interval(dpd)},
+        "demographic_parity_difference": {"value": dpd_value, "ci": percentile_interval(dpd)},
         "equalized_odds_difference": {
             "value": eod_value,
-            "ci": _interval(eod_samples),
-            "tpr_difference_ci": _interval(tpr_gap),
-            "fpr_difference_ci": _interval(fpr_gap),
+            "ci": percentile_interval(eod_samples),
+            "tpr_difference_ci": percentile_interval(tpr_gap),
+            "fpr_difference_ci": percentile_interval(fpr_gap),
         },
         "disparate_impact_ratio": {
             "value": di_value,
-            "ci": _interval(di),
+            "ci": percentile_interval(di),
             "four_fifths_flag": di_value is not None and di_value < FOUR_FIFTHS,
         },
     }
@@ -265,7 +237,7 @@ def grouped_rates(
         key: {
             "n": int(totals[key].sum()),
             "rate": _rate(hits[key], totals[key]),
-            "ci": _interval(samples[key]) if n_units else None,
+            "ci": percentile_interval(samples[key]) if n_units else None,
         }
         for key in keys
     }
@@ -273,5 +245,5 @@ def grouped_rates(
     gap: dict[str, Any] = {"value": None, "ci": None}
     if len(values) >= 2:
         spread = _spread([samples[k] for k in keys], [rates[k]["rate"] for k in keys], "difference")
-        gap = {"value": max(values) - min(values), "ci": _interval(spread)}
+        gap = {"value": max(values) - min(values), "ci": percentile_interval(spread)}
     return rates, gap

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
 
-PathLike = Union[str, Path]
+from spacy_ft.types import Entity as Span
+from spacy_ft.types import PathLike
+
 BUILTIN_DIR = Path(__file__).parent / "terms"
-Span = tuple[int, int, str]
 #: ``(start, end, replacement)``: one term swap, end exclusive.
 Edit = tuple[int, int, str]
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .app import ServeSettings
+    from spacy_ft.serve.app import ServeSettings
 
 
 def create_app(nlp: Any, settings: "ServeSettings | None" = None) -> Any:
     """The FastAPI application serving ``nlp`` (see :mod:`spacy_ft.serve.app`)."""
-    from .app import create_app as _create_app
+    from spacy_ft.serve.app import create_app as _create_app
 
     return _create_app(nlp, settings)
 

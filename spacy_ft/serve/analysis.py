@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..annotation.preannotate import InputRecord, doc_prediction, model_version, scored_spans_key
+from spacy_ft.annotation.preannotate import doc_prediction, model_version, scored_spans_key
+from spacy_ft.annotation.records import InputRecord
 
 if TYPE_CHECKING:  # pragma: no cover
     from spacy.language import Language

@@ -21,7 +21,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, AsyncIterator, Optional
 
-from ..extras import import_extra, missing_extra
+from spacy_ft.extras import import_extra, missing_extra
 
 try:
     from fastapi import FastAPI, HTTPException, Request
@@ -30,9 +30,9 @@ except ImportError as err:  # pragma: no cover - depends on the installed extras
     raise missing_extra("fastapi", "serve", "spacy_ft's HTTP server", err) from err
 from pydantic import ValidationError
 
-from .analysis import Analyzer
-from .batching import MicroBatcher, Overloaded, RequestTimeout
-from .schemas import AnalyzeRequest, AnalyzeResponse, ErrorResponse, HealthResponse
+from spacy_ft.serve.analysis import Analyzer
+from spacy_ft.serve.batching import MicroBatcher, Overloaded, RequestTimeout
+from spacy_ft.serve.schemas import AnalyzeRequest, AnalyzeResponse, ErrorResponse, HealthResponse
 
 if TYPE_CHECKING:  # pragma: no cover
     from spacy.language import Language

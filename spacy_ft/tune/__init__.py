@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from ..extras import import_extra
+from spacy_ft.extras import import_extra
 
 
 def require(module: str, extra: str) -> ModuleType:

@@ -14,8 +14,8 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
-from .logger import trial_callback
-from .space import apply_params
+from spacy_ft.tune.logger import trial_callback
+from spacy_ft.tune.space import apply_params
 
 Report = Callable[[int, float], None]
 

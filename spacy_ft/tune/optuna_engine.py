@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from . import require
-from .objective import train_trial
-from .space import SearchSpace
-from .study import TuneSettings, finished_trials, make_pruner, open_study
+from spacy_ft.tune import require
+from spacy_ft.tune.objective import train_trial
+from spacy_ft.tune.space import SearchSpace
+from spacy_ft.tune.study import TuneSettings, finished_trials, make_pruner, open_study
 
 
 def run_optuna(

@@ -15,10 +15,11 @@ import os
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from . import require
-from .objective import train_trial
-from .space import SearchSpace
-from .study import TuneSettings, finished_trials, open_study
+from spacy_ft.tune import require
+from spacy_ft.tune.objective import train_trial
+from spacy_ft.tune.space import SearchSpace
+from spacy_ft.tune.study import TuneSettings, finished_trials, open_study
+from spacy_ft.validation import check_choice
 
 SCHEDULERS = ("asha", "median", "none")
 METRIC = "best_score"  # the running best dev score: what a finished trial is worth
@@ -45,7 +46,8 @@ def make_scheduler(name: str, config: Any, startup_trials: int) -> Any:
         )
     if name == "none":
         return schedulers.FIFOScheduler()
-    raise ValueError(f"tune --scheduler {name!r}: choose one of {', '.join(SCHEDULERS)}")
+    check_choice(name, SCHEDULERS, "scheduler", component="tune --scheduler")
+    raise AssertionError(f"scheduler {name!r} is listed in SCHEDULERS but not built")
 
 
 def ray_trial(params: Dict[str, Any], *, config_text: str, cwd: str, metric: str, use_gpu: int) -> None:

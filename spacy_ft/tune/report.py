@@ -9,11 +9,13 @@ from __future__ import annotations
 import csv
 import math
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
-from . import require
-from .space import apply_params
+from spacy_ft.tune import require
+from spacy_ft.tune.space import apply_params
+from spacy_ft.validation import check_choice
 
 PLOT_FORMATS = ("html", "png", "none")
 COLUMNS = ["number", "state", "value", "steps", "duration_s"]
@@ -57,8 +59,7 @@ def write_plots(study: Any, plots_dir: Path, fmt: str) -> List[Path]:
 
     if fmt == "none":
         return []
-    if fmt not in PLOT_FORMATS:
-        raise ValueError(f"tune --plots {fmt!r}: choose one of {', '.join(PLOT_FORMATS)}")
+    check_choice(fmt, PLOT_FORMATS, "plot format", component="tune --plots")
     backend = "optuna.visualization" if fmt == "html" else "optuna.visualization.matplotlib"
     visualization = require(backend, "tune")
     if fmt == "html":
@@ -94,7 +95,31 @@ def write_plots(study: Any, plots_dir: Path, fmt: str) -> List[Path]:
     return written
 
 
-def write_report(study: Any, config: Any, output_dir: Path, plots: str = "html") -> Dict[str, Any]:
+@dataclass(frozen=True)
+class BestTrial:
+    """The trial with the best dev score."""
+
+    number: int
+    value: float
+    params: Dict[str, Any]
+
+
+@dataclass
+class TuneSummary:
+    """What a tuning run wrote and found, for the CLI to print."""
+
+    trials: int
+    #: trials.md: one row a trial.
+    table: Path
+    best: Optional[BestTrial] = None
+    #: best.cfg: the config with the best trial's values (None if no trial completed).
+    best_config: Optional[Path] = None
+    plots: List[Path] = field(default_factory=list)
+    #: Settings of the search space that the config does not have.
+    skipped: List[str] = field(default_factory=list)
+
+
+def write_report(study: Any, config: Any, output_dir: Path, plots: str = "html") -> TuneSummary:
     """Write best.cfg (the config with the best trial's values), trials.csv,
     trials.md and the plots; return what was written and the best trial."""
     from optuna.trial import TrialState
@@ -108,11 +133,11 @@ def write_report(study: Any, config: Any, output_dir: Path, plots: str = "html")
         writer.writeheader()
         writer.writerows(rows)
     (output_dir / "trials.md").write_text(markdown_table(rows, columns), encoding="utf-8")
-    summary: Dict[str, Any] = {"trials": len(rows), "table": output_dir / "trials.md", "best": None}
+    summary = TuneSummary(trials=len(rows), table=output_dir / "trials.md")
     if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         best = study.best_trial
         apply_params(config, best.params).to_disk(output_dir / "best.cfg")
-        summary["best"] = {"number": best.number, "value": best.value, "params": best.params}
-        summary["best_config"] = output_dir / "best.cfg"
-    summary["plots"] = write_plots(study, output_dir / "plots", plots)
+        summary.best = BestTrial(best.number, best.value, dict(best.params))
+        summary.best_config = output_dir / "best.cfg"
+    summary.plots = write_plots(study, output_dir / "plots", plots)
     return summary

@@ -6,10 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from . import require
-from .report import PLOT_FORMATS, write_report
-from .space import SearchSpace, load_space
-from .study import PRUNERS, TuneSettings
+from spacy_ft.tune import require
+from spacy_ft.tune.report import PLOT_FORMATS, TuneSummary, write_report
+from spacy_ft.tune.space import SearchSpace, load_space
+from spacy_ft.tune.study import PRUNERS, TuneSettings
+from spacy_ft.validation import check_choice
 
 ENGINES = ("optuna", "ray")
 
@@ -40,14 +41,11 @@ def tune(
     engine: str = "optuna",
     plots: str = "html",
     ray_options: Optional[Dict[str, Any]] = None,
-) -> Dict[str, Any]:
+) -> TuneSummary:
     """Run (or resume) a study and write its report; return the report summary."""
-    if engine not in ENGINES:
-        raise ValueError(f"tune --engine {engine!r}: choose optuna or ray")
-    if plots not in PLOT_FORMATS:
-        raise ValueError(f"tune --plots {plots!r}: choose one of {', '.join(PLOT_FORMATS)}")
-    if settings.pruner not in PRUNERS:
-        raise ValueError(f"tune --pruner {settings.pruner!r}: choose one of {', '.join(PRUNERS)}")
+    check_choice(engine, ENGINES, "engine", component="tune --engine")
+    check_choice(plots, PLOT_FORMATS, "plot format", component="tune --plots")
+    check_choice(settings.pruner, PRUNERS, "pruner", component="tune --pruner")
     # Missing extras fail before the config is even read.
     require("optuna", "ray" if engine == "ray" else "tune")
     if engine == "ray":
@@ -55,16 +53,15 @@ def tune(
     config, space = load_checked(config_path, overrides or {}, space_path)
     study = _run_engine(engine, config, space, settings, ray_options or {})
     summary = write_report(study, config, settings.output_dir, plots)
-    summary["skipped"] = space.skipped
-    summary["space"] = space
+    summary.skipped = list(space.skipped)
     return summary
 
 
 def _run_engine(engine: str, config: Any, space: SearchSpace, settings: TuneSettings, ray_options: Dict[str, Any]):
     if engine == "ray":
-        from .ray_engine import run_ray
+        from spacy_ft.tune.ray_engine import run_ray
 
         return run_ray(config, space, settings, **ray_options)
-    from .optuna_engine import run_optuna
+    from spacy_ft.tune.optuna_engine import run_optuna
 
     return run_optuna(config, space, settings)

@@ -202,7 +202,7 @@ def load_space(path: Union[str, Path, None]) -> SearchSpace:
     text = path.read_text(encoding="utf-8")
     try:
         if path.suffix in (".yml", ".yaml"):
-            from . import require
+            from spacy_ft.tune import require
 
             data = require("yaml", "tune").safe_load(text)  # PyYAML comes with optuna
         elif path.suffix == ".json":

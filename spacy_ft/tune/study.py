@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from . import require
+from spacy_ft.tune import require
+from spacy_ft.validation import check_choice
 
 PRUNERS = ("median", "hyperband", "none")
 
@@ -46,7 +47,8 @@ def make_pruner(name: str, startup_trials: int) -> Any:
         return optuna.pruners.HyperbandPruner()
     if name == "none":
         return optuna.pruners.NopPruner()
-    raise ValueError(f"tune --pruner {name!r}: choose one of {', '.join(PRUNERS)}")
+    check_choice(name, PRUNERS, "pruner", component="tune --pruner")
+    raise AssertionError(f"pruner {name!r} is listed in PRUNERS but not built")
 
 
 def open_study(settings: TuneSettings, pruner: Any = None, sampler: Any = None) -> Any:

@@ -1,0 +1,1 @@
+"""``spacy_ft_trf_cleanup``: drop transformer output later components no longer need."""

@@ -1,0 +1,40 @@
+"""``init-char-bert``: write encoders that spacy-transformers loads by path, offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from spacy_ft.cli._util import app
+
+
+@app.command("init-char-bert")
+def init_char_bert_command(
+    output_dir: Path = typer.Argument(..., help="Where to write the model (config, weights, vocab)"),
+    texts: list[Path] = typer.Option(
+        [], "--texts", help="Text / JSONL corpora whose characters join the vocabulary (repeatable)"
+    ),
+    hidden_size: int = typer.Option(128, help="Hidden size"),
+    layers: int = typer.Option(2, help="Transformer layers"),
+    heads: int = typer.Option(4, help="Attention heads"),
+    max_position: int = typer.Option(512, help="Longest window in wordpieces"),
+    seed: int = typer.Option(0, help="Seed of the random weights"),
+) -> None:
+    """Write a RANDOM-weight Chinese character BERT for training from scratch
+    offline (no Chinese pretrained model can be downloaded here); with a network,
+    name a hub model such as bert-base-chinese in the config instead."""
+    from spacy_ft.transformer.char_bert import write_char_bert
+
+    corpus_text = []
+    for path in texts:
+        if not path.is_file():
+            raise typer.BadParameter(f"--texts file not found: {path}")
+        corpus_text.append(path.read_text(encoding="utf-8"))
+    path = write_char_bert(
+        output_dir, corpus_text, hidden_size=hidden_size, layers=layers, heads=heads,
+        max_position=max_position, seed=seed,
+    )
+    vocab_size = len((path / "vocab.txt").read_text(encoding="utf-8").splitlines())
+    typer.echo(f"Saved a random-weight character BERT ({vocab_size} wordpieces, {layers} layers, "
+               f"hidden {hidden_size}) to {path}")

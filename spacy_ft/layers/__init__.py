@@ -1,1 +1,0 @@
-"""Thinc layers, one per module. No heavy imports at module level."""

@@ -1,0 +1,89 @@
+"""BIO tags over labelling units: gold encoding and constrained decoding."""
+
+from typing import List, Sequence, Tuple
+
+import numpy
+
+from spacy_ft.types import Entity
+
+
+def bio_tags(labels: Sequence[str]) -> List[str]:
+    return ["O"] + [f"{prefix}-{label}" for label in labels for prefix in ("B", "I")]
+
+
+def encode(starts: Sequence[int], ends: Sequence[int], entities: Sequence[Entity], tags: Sequence[str]):
+    """Gold tag index per unit, and the entities whose edges fall inside a unit.
+
+    Such an entity is still encoded on the units it touches (nothing dropped);
+    the caller counts it as not exactly representable.
+    """
+    index = {tag: i for i, tag in enumerate(tags)}
+    gold = [0] * len(starts)
+    inexact = []
+    for start, end, label in sorted(entities):
+        if f"B-{label}" not in index:
+            known = sorted({tag[2:] for tag in tags if tag != "O"})
+            raise ValueError(
+                f"[spacy_ft_ner] gold entity label {label!r} at characters {start}-{end} is not one of "
+                f"the component's labels {known}: add it (initialize labels) or fix the data"
+            )
+        covered = [u for u in range(len(starts)) if starts[u] < end and ends[u] > start]
+        if not covered:
+            inexact.append((start, end, label))
+            continue
+        if starts[covered[0]] != start or ends[covered[-1]] != end:
+            inexact.append((start, end, label))
+        gold[covered[0]] = index[f"B-{label}"]
+        for u in covered[1:]:
+            gold[u] = index[f"I-{label}"]
+    return gold, inexact
+
+
+def allowed_transitions(tags: Sequence[str]) -> numpy.ndarray:
+    """(previous, next) mask: I-X may only follow B-X or I-X."""
+    allowed = numpy.ones((len(tags), len(tags)), dtype=bool)
+    for j, tag in enumerate(tags):
+        if tag.startswith("I-"):
+            label = tag[2:]
+            for i, previous in enumerate(tags):
+                allowed[i, j] = previous in (f"B-{label}", f"I-{label}")
+    return allowed
+
+
+def decode(log_probs: numpy.ndarray, allowed: numpy.ndarray, tags: Sequence[str]) -> List[int]:
+    """The most probable tag sequence that is valid BIO (Viterbi)."""
+    n, n_tags = log_probs.shape
+    if n == 0:
+        return []
+    penalty = numpy.where(allowed, 0.0, -numpy.inf)
+    start_ok = numpy.array([not tag.startswith("I-") for tag in tags])
+    score = numpy.where(start_ok, log_probs[0], -numpy.inf)
+    back = numpy.zeros((n, n_tags), dtype="i")
+    for t in range(1, n):
+        candidates = score[:, None] + penalty
+        back[t] = candidates.argmax(axis=0)
+        score = candidates.max(axis=0) + log_probs[t]
+    path = [int(score.argmax())]
+    for t in range(n - 1, 0, -1):
+        path.append(int(back[t, path[-1]]))
+    return path[::-1]
+
+
+def spans_from_tags(
+    path: Sequence[int], probs: numpy.ndarray, starts: Sequence[int], ends: Sequence[int], tags: Sequence[str]
+) -> List[Tuple[int, int, str, float]]:
+    """Entities with a confidence: the mean probability of their units' tags."""
+    entities = []
+    current = None  # [first unit, last unit, label]
+    for u, tag_index in enumerate(list(path) + [0]):
+        tag = tags[tag_index] if u < len(path) else "O"
+        if current is not None and not (tag.startswith("I-") and tag[2:] == current[2]):
+            first, last, label = current
+            score = float(numpy.mean([probs[k, path[k]] for k in range(first, last + 1)]))
+            entities.append((starts[first], ends[last], label, score))
+            current = None
+        if tag.startswith("B-"):
+            current = [u, u, tag[2:]]
+        elif tag.startswith("I-") and current is not None:
+            current[1] = u
+    return entities

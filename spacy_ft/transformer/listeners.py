@@ -1,0 +1,46 @@
+"""How a head reaches the transformer: registered listener and inline builders.
+
+The heads (``spacy_ft_textcat``, ``spacy_ft_ner``) read ``TransformerData``
+itself, not token-pooled vectors, so they need these instead of
+spacy-transformers' pooling listener. spacy-transformers is imported inside the
+builders, never at module level, because spaCy imports this module whenever a
+config names one of these architectures.
+"""
+
+from typing import Any, Callable, Dict
+
+from spacy.util import registry
+from thinc.api import Model, chain
+
+
+@registry.architectures("spacy_ft.TransformerDataListener.v1")
+def transformer_data_listener(upstream: str = "*") -> Model:
+    """Model[List[Doc], List[TransformerData]]: listen to a shared transformer
+    component and pass its raw output on (no token pooling), so a head can read
+    the [CLS] vector or the wordpieces themselves."""
+    from spacy_transformers.layers import TransformerListener
+
+    return TransformerListener(upstream_name=upstream)
+
+
+@registry.architectures("spacy_ft.InlineTransformer.v1")
+def inline_transformer(
+    name: str,
+    get_spans: Callable,
+    tokenizer_config: Dict[str, Any] = {},  # noqa: B006 - config defaults, never mutated
+    transformer_config: Dict[str, Any] = {},  # noqa: B006
+    mixed_precision: bool = False,
+    grad_scaler_config: Dict[str, Any] = {},  # noqa: B006
+) -> Model:
+    """Model[List[Doc], List[TransformerData]]: a transformer owned by one
+    component (no listener), for pipelines where sharing is not wanted."""
+    from spacy_transformers.layers.split_trf import split_trf_batch
+
+    from spacy_ft.transformer.models import transformer_model
+
+    return chain(
+        transformer_model(
+            name, get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config
+        ),
+        split_trf_batch(),
+    )
