@@ -302,7 +302,7 @@ def run_spacy(
 
     ``drop`` goes to ``nlp.update`` as ``spacy train`` passes it, but no head here
     reads it: spacy_ft_textcat's head keeps its configured ``dropout``
-    (``layers.head_dropout``) and stock ``TextCatReduce`` has no dropout layer. The
+    (``spacy_ft.transformer.head_dropout``) and stock ``TextCatReduce`` has no dropout layer. The
     transformer's own dropout lives in the torch model (its config, 0.1) and is
     active in training for all systems alike.
     """

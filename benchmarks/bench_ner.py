@@ -23,7 +23,7 @@ chance and is judged by the same yardstick, so this script:
   only, on gold-split dev tokens, which leaks the gold edges);
 * scores every system on exact character offsets against the ORIGINAL gold of
   the corpus files (per-character reference docs, not the converted docs),
-  with ``spacy_ft.scoring.score_char_entities``: a tokenizer can then neither
+  with ``spacy_ft.evaluation.entities.score_char_entities``: a tokenizer can then neither
   help nor hide errors;
 * counts the gold entities that cross jieba token edges (lost to any
   token-level tagger) and the ones ``spacy_ft_ner``'s units cannot express

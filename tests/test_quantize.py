@@ -129,7 +129,7 @@ def test_errors_name_the_path(tmp_path, trained_dir, quantized):  # noqa: F811
         quantize_pipeline(quantized.out_dir, tmp_path / "out")
     with pytest.raises(ValueError, match="is not empty.*--force"):
         quantize_pipeline(trained_dir, blank)
-    with pytest.raises(ValueError, match="quantization = 'int4'"):
+    with pytest.raises(ValueError, match="unknown quantization 'int4'"):
         quantize_pipeline(trained_dir, tmp_path / "out", quantization="int4")
 
 

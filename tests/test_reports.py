@@ -1,4 +1,4 @@
-"""spacy_ft.reports: confusion matrices and the displaCy page, on hand-built
+"""spacy_ft.evaluation: confusion matrices and the displaCy page, on hand-built
 examples with a known answer; one CLI run on a small spaCy pipeline (no transformer)."""
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import pytest
 import spacy
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
-from spacy_ft.evaluation.displacy_page import displacy_page
 from thinc.api import fix_random_seed
 
 from spacy_ft.evaluation.confusion import (
@@ -19,6 +18,7 @@ from spacy_ft.evaluation.confusion import (
     confusion_matrix,
     format_confusion,
 )
+from spacy_ft.evaluation.displacy_page import displacy_page
 
 EXCLUSIVE = ClassifierSettings(labels=["POS", "NEG", "NEU"])
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 from spacy_ft.annotation.records import InputRecord, Prediction, RecordError, ScoredEntity, Token
-from spacy_ft.corpora.records import BOM, CorpusFormatError, format_error
+from spacy_ft.corpora.records import CorpusFormatError, decode_lines, format_error
 from spacy_ft.types import PathLike
 from spacy_ft.validation import check_choice
 
@@ -66,16 +66,12 @@ def _input_format(path: PathLike, fmt: str) -> str:
 
 def _decoded_lines(path: PathLike) -> Iterator[tuple[int, Union[str, RecordError]]]:
     """``(line number, text)`` per line, or a ``bad_encoding`` error for a line
-    that is not UTF-8: read as bytes and decoded per line, so one bad line costs
-    one record, not the run. A byte order mark is dropped at any line start."""
-    with open(path, "rb") as handle:
-        for lineno, raw in enumerate(handle, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                yield lineno, RecordError(lineno, lineno, "bad_encoding", f"not UTF-8 ({err.reason})", str(path))
-                continue
-            yield lineno, line.rstrip("\r\n").lstrip(BOM)
+    that is not UTF-8, so one bad line costs one record, not the run."""
+    for lineno, line in decode_lines(path):
+        if isinstance(line, UnicodeDecodeError):
+            yield lineno, RecordError(lineno, lineno, "bad_encoding", f"not UTF-8 ({line.reason})", str(path))
+        else:
+            yield lineno, line
 
 
 def read_inputs(path: PathLike, fmt: str = "auto") -> Iterator[Union[InputRecord, RecordError]]:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Collection, Iterator, Optional
 from spacy_ft.annotation.writers import check_format
 from spacy_ft.corpora import ConversionReport, write_docbin
 from spacy_ft.corpora.readers import json_records
-from spacy_ft.corpora.records import CorpusFormatError, Sample
+from spacy_ft.corpora.records import CorpusFormatError, Sample, every_label
 from spacy_ft.types import Entity, PathLike
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -101,7 +101,7 @@ def with_all_cat_labels(samples: list[Sample]) -> list[Sample]:
     decision is not a negative one."""
     labels = list(dict.fromkeys(label for sample in samples for label in sample.cats))
     return [
-        replace(sample, cats={label: sample.cats.get(label, 0.0) for label in labels})
+        replace(sample, cats=every_label(sample.cats, labels))
         if sample.cats
         else sample
         for sample in samples

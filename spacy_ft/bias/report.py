@@ -8,10 +8,10 @@ that can be attached to a CI run or mailed.
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
@@ -124,88 +124,72 @@ def bar_chart(
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _img(png: str, alt: str) -> str:
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{png}">'
+@dataclass(frozen=True)
+class Chart:
+    """A PNG (base64) for the page, with its alt text."""
+
+    png: str
+    alt: str
 
 
-def _classifier_section(label: str, attribute: str, report: dict[str, Any]) -> str:
+#: Gap metrics listed under each classifier table, with their names on the page.
+GAP_NAMES = (
+    ("demographic_parity_difference", "demographic parity difference"),
+    ("equalized_odds_difference", "equalized-odds difference"),
+    ("disparate_impact_ratio", "disparate-impact ratio (flag below 0.8)"),
+)
+
+
+def _classifier_section(label: str, attribute: str, report: dict[str, Any]) -> dict[str, Any]:
     groups = report["groups"]
-    plots = []
-    for metric in GROUP_METRICS:
-        values = {g: s[metric] for g, s in groups.items()}
-        cis = {g: s[f"{metric}_ci"] for g, s in groups.items()}
-        plots.append(
-            _img(bar_chart(f"{metric} of {label} by {attribute}", values, cis), f"{metric} by {attribute}")
+    plots = [
+        Chart(
+            bar_chart(
+                f"{metric} of {label} by {attribute}",
+                {g: s[metric] for g, s in groups.items()},
+                {g: s[f"{metric}_ci"] for g, s in groups.items()},
+            ),
+            f"{metric} by {attribute}",
         )
-    rows = "".join(
-        f"<tr><td>{html.escape(g)}</td><td>{s['n']}</td>"
-        + "".join(f"<td>{_fmt(s[m])}{_ci(s[m + '_ci'])}</td>" for m in GROUP_METRICS)
-        + "</tr>"
-        for g, s in groups.items()
-    )
-    header = "<tr><th>group</th><th>n</th>" + "".join(f"<th>{m}</th>" for m in GROUP_METRICS) + "</tr>"
-    gaps = "".join(
-        f"<li>{html.escape(name)}: {_fmt(report[key]['value'])}{_ci(report[key]['ci'])}</li>"
-        for key, name in (
-            ("demographic_parity_difference", "demographic parity difference"),
-            ("equalized_odds_difference", "equalized-odds difference"),
-            ("disparate_impact_ratio", "disparate-impact ratio (flag below 0.8)"),
-        )
-        if key in report
-    )
-    return (
-        f"<h3>{html.escape(label)} by {html.escape(attribute)}</h3><table>{header}{rows}</table>"
-        f"<ul>{gaps}</ul><p>excluded docs: {html.escape(json.dumps(report.get('excluded', {})))}</p>"
-        + "".join(plots)
-    )
+        for metric in GROUP_METRICS
+    ]
+    excluded = json.dumps(report.get("excluded", {}))
+    return {"label": label, "attribute": attribute, "report": report, "plots": plots, "excluded": excluded}
 
 
-def _counterfactual_section(report: dict[str, Any]) -> str:
-    values = {a: r["flip_rate"] for a, r in report.items()}
-    cis = {a: r["flip_rate_ci"] for a, r in report.items()}
-    rows = "".join(
-        f"<tr><td>{html.escape(a)}</td><td>{r['n_variants']}</td><td>{_fmt(r['flip_rate'])}{_ci(r['flip_rate_ci'])}"
-        f"</td><td>{_fmt(r['mean_abs_delta'])}</td></tr>"
-        for a, r in report.items()
-    )
-    return (
-        "<h2>Counterfactual token fairness</h2><table><tr><th>attribute</th><th>variants</th>"
-        f"<th>flip rate</th><th>mean |Δp|</th></tr>{rows}</table>"
-        + (_img(bar_chart("flip rate by attribute", values, cis), "flip rate") if values else "")
-    )
-
-
-def _ner_section(attribute: str, report: dict[str, Any]) -> str:
+def _ner_section(attribute: str, report: dict[str, Any]) -> dict[str, Any]:
     values = {g: r["rate"] for g, r in report["recall"].items()}
     cis = {g: r["ci"] for g, r in report["recall"].items()}
-    gap = report["largest_gap"]
-    return (
-        f"<h3>Name swap: {html.escape(attribute)} ({html.escape(report['source'])}, "
-        f"{report['n_entities']} entities)</h3><p>largest recall gap {_fmt(gap['value'])}{_ci(gap['ci'])}</p>"
-        + _img(bar_chart(f"entity recall by {attribute}", values, cis), f"recall by {attribute}")
-    )
+    plot = Chart(bar_chart(f"entity recall by {attribute}", values, cis), f"recall by {attribute}")
+    return {"attribute": attribute, "report": report, "plot": plot}
 
 
 def html_report(result: dict[str, Any], title: str = "spacy_ft bias audit") -> str:
-    parts = [f"<h1>{html.escape(title)}</h1>", "<pre>" + html.escape(summary_text(result)) + "</pre>"]
-    if result.get("classifier"):
-        parts.append("<h2>Group fairness (classifier)</h2>")
-        for label, per_attribute in result["classifier"].items():
-            parts.extend(
-                _classifier_section(label, a, r) for a, r in per_attribute.items() if r.get("groups")
-            )
-    if result.get("counterfactual"):
-        parts.append(_counterfactual_section(result["counterfactual"]))
-    if result.get("ner"):
-        parts.append("<h2>NER name swap</h2>")
-        parts.extend(_ner_section(a, r) for a, r in result["ner"].items())
-    style = (
-        "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}img{margin:4px}"
-    )
-    return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{style}</style></head><body>{''.join(parts)}</body></html>"
+    """The audit as one self-contained page (charts inline), from a Jinja2 template
+    that escapes every value it prints."""
+    from spacy_ft.evaluation.templates import render
+
+    counterfactual = result.get("counterfactual") or {}
+    counterfactual_plot = None
+    if counterfactual:
+        values = {a: r["flip_rate"] for a, r in counterfactual.items()}
+        cis = {a: r["flip_rate_ci"] for a, r in counterfactual.items()}
+        counterfactual_plot = Chart(bar_chart("flip rate by attribute", values, cis), "flip rate")
+    return render(
+        "bias_audit.html.j2",
+        title=title,
+        summary=summary_text(result),
+        group_metrics=GROUP_METRICS,
+        gap_names=GAP_NAMES,
+        classifier_sections=[
+            _classifier_section(label, attribute, report)
+            for label, per_attribute in (result.get("classifier") or {}).items()
+            for attribute, report in per_attribute.items()
+            if report.get("groups")
+        ],
+        counterfactual=counterfactual,
+        counterfactual_plot=counterfactual_plot,
+        ner_sections=[_ner_section(a, r) for a, r in (result.get("ner") or {}).items()],
     )
 
 

@@ -2,11 +2,11 @@
 
 Point values come from fairlearn (``MetricFrame``, ``demographic_parity_difference``,
 ``equalized_odds_difference``), so the numbers mean what fairlearn's documentation
-says. Confidence intervals come from :func:`spacy_ft.statistics.bootstrap_ratios`, a vectorised
-percentile bootstrap with fairlearn's resampling scheme (whole data, with
-replacement): ``MetricFrame(n_boot=...)`` rebuilds a pandas group-by per sample,
-about 15 ms each on this machine, so 300 samples cost 4-8 s per attribute, and the
-NER recall gap and flip rates need the same machinery over other units anyway.
+says. Confidence intervals come from :func:`spacy_ft.statistics.bootstrap_ratios`,
+a vectorised percentile bootstrap with fairlearn's resampling scheme (whole data,
+with replacement): ``MetricFrame(n_boot=...)`` rebuilds a pandas group-by per
+sample, which makes a few hundred samples cost seconds per attribute, and the NER
+recall gap and flip rates need the same machinery over other units anyway.
 Every metric here is a ratio of two per-unit counts (selection rate = positive
 predictions / docs of the group), so one set of resampled indices gives all
 metrics and every derived gap (DPD, EOD, DI ratio) its own interval.

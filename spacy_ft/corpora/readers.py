@@ -22,7 +22,7 @@ import dataclasses
 import json
 from typing import Any, Iterator, Mapping, Optional, Sequence
 
-from spacy_ft.corpora.records import Sample, format_error, read_lines
+from spacy_ft.corpora.records import Sample, every_label, format_error, read_lines
 from spacy_ft.types import Entity, PathLike
 
 #: Header names tried, in order, when no text / label column is named.
@@ -73,7 +73,7 @@ def _with_all_labels(pending: Sequence[Pending]) -> Iterator[Sample]:
         if names is None:
             yield sample
         else:
-            yield dataclasses.replace(sample, cats={label: float(label in names) for label in labels})
+            yield dataclasses.replace(sample, cats=every_label(dict.fromkeys(names, 1.0), labels))
 
 
 # -- JSON lines -----------------------------------------------------------------------

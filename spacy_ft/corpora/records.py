@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional
+from typing import Any, Iterable, Iterator, Mapping, Optional, Union
 
 from spacy_ft.types import Entity, PathLike
 
@@ -92,19 +92,37 @@ def format_error(path: PathLike, lineno: int, problem: str, line: Optional[str] 
     return CorpusFormatError(f"{path}:{lineno}: {problem}{suffix}")
 
 
-def read_lines(path: PathLike, keepends: bool = False) -> Iterator[tuple[int, str]]:
-    """Yield ``(line number, line)``, without the line break unless ``keepends``
-    (the csv module needs the breaks to read quoted fields spanning lines).
+def decode_lines(path: PathLike, keepends: bool = False) -> Iterator[tuple[int, Union[str, UnicodeDecodeError]]]:
+    """Yield ``(line number, line)``, or the decoding error for a line that is not
+    UTF-8, without the line break unless ``keepends`` (the csv module needs the
+    breaks to read quoted fields spanning lines).
 
-    Decoding per line lets a non-UTF-8 byte be reported at its line. A byte
-    order mark is removed at the start of *every* line, not just the file's:
-    concatenated files carry one mid-file (WNUT-17's emerging.dev.conll ends with
-    a line holding only a BOM), and U+FEFF is not whitespace to ``str.split``.
+    Decoding per line lets a non-UTF-8 byte be reported at its line, and lets a
+    caller that can skip a bad line (pre-annotation) go on. A byte order mark is
+    removed at the start of *every* line, not just the file's: concatenated files
+    carry one mid-file (WNUT-17's emerging.dev.conll ends with a line holding only
+    a BOM), and U+FEFF is not whitespace to ``str.split``.
     """
     with open(path, "rb") as handle:
         for lineno, raw in enumerate(handle, 1):
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as err:
-                raise format_error(path, lineno, f"not UTF-8 ({err.reason})", None) from err
+                yield lineno, err
+                continue
             yield lineno, (line if keepends else line.rstrip("\r\n")).lstrip(BOM)
+
+
+def read_lines(path: PathLike, keepends: bool = False) -> Iterator[tuple[int, str]]:
+    """:func:`decode_lines` for corpora, where a line that is not UTF-8 stops the
+    conversion with ``file:line``: a corpus with a bad line is a wrong file."""
+    for lineno, line in decode_lines(path, keepends):
+        if isinstance(line, UnicodeDecodeError):
+            raise format_error(path, lineno, f"not UTF-8 ({line.reason})", None) from line
+        yield lineno, line
+
+
+def every_label(cats: Mapping[str, float], labels: Iterable[str]) -> dict[str, float]:
+    """``cats`` with a 0.0 for each of ``labels`` it lacks, in ``labels`` order:
+    spaCy's textcat expects every doc to score every label."""
+    return {label: float(cats.get(label, 0.0)) for label in labels}

@@ -54,7 +54,7 @@ FP32_ARCHITECTURES = (
 )
 #: ``quantization`` setting -> torch dtype name.
 SCHEMES = {"int8": "qint8"}
-#: ``--backend``: torch dynamic quantization, or ONNX Runtime (``spacy_ft.onnx_backend``).
+#: ``--backend``: torch dynamic quantization, or ONNX Runtime (``spacy_ft.inference.onnx``).
 BACKENDS = ("torch", "onnx")
 
 

@@ -4,6 +4,7 @@ from typing import List, Sequence, Tuple
 
 import numpy
 
+from spacy_ft.ner.crf import viterbi
 from spacy_ft.types import Entity
 
 
@@ -51,22 +52,11 @@ def allowed_transitions(tags: Sequence[str]) -> numpy.ndarray:
 
 
 def decode(log_probs: numpy.ndarray, allowed: numpy.ndarray, tags: Sequence[str]) -> List[int]:
-    """The most probable tag sequence that is valid BIO (Viterbi)."""
-    n, n_tags = log_probs.shape
-    if n == 0:
-        return []
+    """The most probable tag sequence that is valid BIO: the CRF's Viterbi with
+    transitions that only forbid (0 or -inf) and no sequence may start with I-."""
     penalty = numpy.where(allowed, 0.0, -numpy.inf)
-    start_ok = numpy.array([not tag.startswith("I-") for tag in tags])
-    score = numpy.where(start_ok, log_probs[0], -numpy.inf)
-    back = numpy.zeros((n, n_tags), dtype="i")
-    for t in range(1, n):
-        candidates = score[:, None] + penalty
-        back[t] = candidates.argmax(axis=0)
-        score = candidates.max(axis=0) + log_probs[t]
-    path = [int(score.argmax())]
-    for t in range(n - 1, 0, -1):
-        path.append(int(back[t, path[-1]]))
-    return path[::-1]
+    start = numpy.array([-numpy.inf if tag.startswith("I-") else 0.0 for tag in tags])
+    return viterbi(log_probs, penalty, start, numpy.zeros(len(tags)))
 
 
 def spans_from_tags(

@@ -18,7 +18,7 @@ from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, SpanGroup
 from spacy.training import Example, validate_examples
 from spacy.vocab import Vocab
-from thinc.api import Config, Model
+from thinc.api import Config, Model, NumpyOps
 
 from spacy_ft.evaluation.entities import score_char_entities
 from spacy_ft.ner import crf
@@ -26,6 +26,9 @@ from spacy_ft.ner.bio import allowed_transitions, bio_tags, decode, encode, span
 from spacy_ft.ner.crf import MASKED, masked
 from spacy_ft.transformer.fork_safety import make_torch_fork_safe
 from spacy_ft.transformer.token_split import split_at_edges
+
+#: The CRF and BIO decoding run on numpy whatever device the model is on.
+NUMPY_OPS = NumpyOps()
 
 NAME = "spacy_ft_ner"
 
@@ -124,7 +127,7 @@ class TransformerNER(TrainablePipe):
             return []
         crf_scores = self._crf_scores()
         if crf_scores is None:
-            probs = _softmax(logits)
+            probs = NUMPY_OPS.softmax(logits)
             path = decode(numpy.log(probs + 1e-12), self.allowed, self.tags)
         else:
             path = crf.viterbi(logits, *crf_scores)
@@ -165,7 +168,7 @@ class TransformerNER(TrainablePipe):
                 d_outputs.append(ops.alloc2f(0, len(tags)))
                 continue
             if crf_scores is None:
-                probs = _softmax(logits)
+                probs = NUMPY_OPS.softmax(logits)
                 truth = numpy.zeros_like(probs)
                 truth[numpy.arange(len(gold)), gold] = 1.0
                 loss += float(-numpy.log((probs * truth).sum(axis=1) + 1e-12).sum())
@@ -209,9 +212,3 @@ class TransformerNER(TrainablePipe):
 
 def gold_entities(doc: Doc) -> List[Tuple[int, int, str]]:
     return [(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents]
-
-
-def _softmax(logits: numpy.ndarray) -> numpy.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = numpy.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)

@@ -14,7 +14,7 @@ windows is one unit whose feature rows come from both windows.
 from dataclasses import dataclass
 from typing import List
 
-from spacy_ft.transformer.alignment import hidden_states, piece_spans
+from spacy_ft.transformer.alignment import hidden_states, piece_spans, rows_by_window
 
 
 @dataclass
@@ -46,10 +46,7 @@ def doc_units(doc, trf_data) -> DocUnits:
     for token, n_rows in zip(doc, lengths):
         rows = flat_rows[offset : offset + n_rows]
         offset += n_rows
-        by_window: dict = {}
-        for row in rows:
-            by_window.setdefault(row // length, []).append(row)
-        windows = list(by_window.values())
+        windows = list(rows_by_window(rows, length).values())
         first = windows[0] if windows else []
         spans = None
         if first and all(len(w) == len(first) for w in windows):

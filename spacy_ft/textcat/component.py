@@ -12,7 +12,6 @@ names the offending doc, and per-label thresholds saved in the pipeline.
 import math
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-import numpy
 from spacy.language import Language
 from spacy.pipeline.textcat import TextCategorizer
 from spacy.tokens import Doc
@@ -163,9 +162,7 @@ class TransformerTextCategorizer(TextCategorizer):
         xp = self.model.ops.xp
         if self.multi_label:
             return 1.0 / (1.0 + xp.exp(-logits))
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        exp = xp.exp(shifted)
-        return exp / exp.sum(axis=1, keepdims=True)
+        return self.model.ops.softmax(logits, axis=1)
 
     def decide(self, doc: Doc) -> List[str]:
         """The labels that apply to a processed doc: the top label (exclusive) or
@@ -181,7 +178,9 @@ class TransformerTextCategorizer(TextCategorizer):
         summed over the batch or averaged (``loss_reduction``)."""
         examples = list(examples)
         ops = self.model.ops
-        truths, known = self._truths(examples)
+        # spaCy's own rule: a label missing from gold cats counts only where
+        # missing values are supported (multi-label); exclusive docs treat it as 0.
+        truths, known = self._examples_to_truth(examples)
         truths, known = ops.asarray2f(truths), ops.asarray2f(known)
         example_weights = ops.asarray1f(self._example_weights(examples))
         class_weights = ops.asarray1f(
@@ -201,18 +200,6 @@ class TransformerTextCategorizer(TextCategorizer):
             d_scores = (probs - truths) * row_weights[:, None] / n
             loss = float(-(row_weights * xp.log((probs * truths).sum(axis=1) + eps)).sum() / n)
         return loss, d_scores
-
-    def _truths(self, examples: Sequence[Example]) -> Tuple[numpy.ndarray, numpy.ndarray]:
-        truths = numpy.zeros((len(examples), len(self.labels)), dtype="f")
-        known = numpy.ones((len(examples), len(self.labels)), dtype="f")
-        for i, example in enumerate(examples):
-            cats = example.reference.cats
-            for j, label in enumerate(self.labels):
-                if label in cats:
-                    truths[i, j] = cats[label]
-                elif self.multi_label:
-                    known[i, j] = 0.0
-        return truths, known
 
     def _example_weights(self, examples: Sequence[Example]) -> List[float]:
         key = self.cfg["weight_key"]

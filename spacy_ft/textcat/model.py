@@ -34,14 +34,14 @@ def build_transformer_classifier(
     sigmoid (multi-label) so the loss can use the numerically stable form.
     ``tok2vec`` must produce ``TransformerData`` (``TransformerDataListener`` or
     ``InlineTransformer``). ``dropout`` is the head's rate in training whatever
-    ``nlp.update(drop=...)`` or ``[training] dropout`` says (``layers.head_dropout``).
+    ``nlp.update(drop=...)`` or ``[training] dropout`` says (``transformer.head_dropout``).
 
     ``output_init = "zero"`` starts every class at the same logit, so no gradient
     reaches the encoder until the head has learned something: stock textcat's
     choice. With mean pooling and no head dropout it is the stable head for an
-    encoder trained from scratch (``configs/zh_cpu.cfg``; ChnSentiCorp seeds
-    0/1/2: 87.08/87.33/87.25 against [CLS]/0.1/Glorot's 87.00/86.42/86.08), but
-    it cost pretrained MiniLM 1.5 points on SST-2, so Glorot stays the default.
+    encoder trained from scratch (``configs/zh_cpu.cfg``), but it costs a
+    pretrained encoder accuracy, so Glorot stays the default (the README's
+    classifier benchmark has the numbers).
     """
     check_choice(output_init, OUTPUT_INITS, "output_init", component="spacy_ft_textcat")
     output_layer = Linear(nO=nO, init_W=OUTPUT_INITS[output_init])

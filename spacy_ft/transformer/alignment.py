@@ -5,7 +5,7 @@ all three read spacy-transformers' output the same way.
 """
 
 import unicodedata
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 PIECE_MARKERS = ("##", "▁", "Ġ")
 #: What tokenizers emit for text outside their vocabulary.
@@ -68,3 +68,13 @@ def piece_spans(token_text: str, pieces: Sequence[str]) -> Optional[List[Tuple[i
         cursor = stop
         i += run
     return spans if cursor == len(folded) else None
+
+
+def rows_by_window(rows: Sequence[int], length: int) -> Dict[int, List[int]]:
+    """A token's rows of the flattened (windows * length, width) hidden states,
+    grouped by the window they come from (in first-seen order): overlapping
+    strided windows see the same wordpiece twice, once in each."""
+    by_window: Dict[int, List[int]] = {}
+    for row in rows:
+        by_window.setdefault(row // length, []).append(row)
+    return by_window

@@ -92,7 +92,7 @@ def _split_alignment(doc: Doc, trf_data, old_spans: List[Tuple[int, int]]):
 def _row_char_spans(doc: Doc, trf_data, old_spans, rows, offsets) -> Dict[int, List[Tuple[int, int]]]:
     """Doc character span of each aligned row of every old token that was split
     (old index -> one span per row), where its wordpieces spell it."""
-    from spacy_ft.transformer.alignment import piece_spans
+    from spacy_ft.transformer.alignment import piece_spans, rows_by_window
 
     wordpieces = getattr(trf_data, "wordpieces", None)
     input_ids = getattr(wordpieces, "input_ids", None)
@@ -105,11 +105,8 @@ def _row_char_spans(doc: Doc, trf_data, old_spans, rows, offsets) -> Dict[int, L
         if not any(start < idx < end for idx in new_starts):
             continue
         token_rows = rows[offsets[old] : offsets[old + 1]]
-        by_window: Dict[int, List[int]] = {}
-        for row in token_rows:
-            by_window.setdefault(row // length, []).append(row)
         span_of: Dict[int, Tuple[int, int]] = {}
-        for window, window_rows in by_window.items():
+        for window, window_rows in rows_by_window(token_rows, length).items():
             pieces = [wordpieces.strings[window][row % length] for row in window_rows]
             spans = piece_spans(doc.text[start:end], pieces)
             if spans is None:
