@@ -5,7 +5,8 @@ states of all its windows, tens of kilobytes per sentence. Services that keep
 docs (or their spans) grow without bound (spaCy #8554, #12037), and users write
 this component by hand. Put it last: the heads have used the data by then.
 ``keep_alignment = true`` keeps the wordpieces and alignment (cheap) and drops
-only the tensors.
+only the tensors. The character encoder's rows (``doc._.char_tensor``, one vector
+per character) go the same way.
 """
 
 from spacy.language import Language
@@ -23,6 +24,8 @@ class TransformerDataCleanup:
         self.keep_alignment = keep_alignment
 
     def __call__(self, doc: Doc) -> Doc:
+        if Doc.has_extension("char_tensor"):
+            doc._.char_tensor = None
         if not Doc.has_extension("trf_data") or doc._.trf_data is None:
             return doc
         from spacy_transformers.data_classes import TransformerData

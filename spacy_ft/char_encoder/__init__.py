@@ -1,0 +1,11 @@
+"""``spacy_ft_char_encoder``: Chinese without a transformer.
+
+``component`` (a ``tok2vec``-style pipe that shares one vector per character with
+its listeners, and keeps its lexicon in step with the tokenizer's dictionary) <-
+``model`` (``spacy_ft.CharLexiconEncoder.v1``: character and bigram embeddings plus
+SoftLexicon word features, then a CNN or BiLSTM) <- ``lexicon`` (jieba's dictionary
+and the user dictionary, matched per character).
+
+Nothing is imported here: spaCy imports the component module for every pipeline,
+so the model and the lexicon load only when a pipeline uses them.
+"""

@@ -1,0 +1,107 @@
+"""``spacy_ft.CharTokenClassifier.v1``: the NER head over a character encoder's rows.
+
+The wordpiece head (``unit_classifier``) reads ``TransformerData``; this one reads
+one vector per character of ``doc.text`` (``spacy_ft.CharEncoderListener.v1`` or any
+``Model[List[Doc], List[Floats2d]]`` with that layout). Every non-whitespace
+character is a unit, so no entity is lost to jieba's word boundaries; the
+component, BIO decoding, CRF and token splitting are the wordpiece head's own.
+"""
+
+from typing import Callable, List, Optional, Tuple
+
+from spacy.util import registry
+from thinc.api import Linear, Model
+from thinc.types import Floats2d
+
+from spacy_ft.ner.unit_classifier import crf_params
+from spacy_ft.ner.units import DocUnits
+from spacy_ft.transformer.head_dropout import head_dropout
+
+
+@registry.architectures("spacy_ft.CharTokenClassifier.v1")
+def build_char_token_classifier(
+    tok2vec: Model, dropout: float = 0.1, crf: bool = True, nO: Optional[int] = None
+) -> Model:
+    """Model[List[Doc], List[Tuple[DocUnits, Floats2d]]]: BIO logits per character."""
+    output_layer = Linear(nO=nO)
+    dropout_layer = head_dropout(dropout)
+    layers = [tok2vec, dropout_layer, output_layer]
+    refs = {"tok2vec": tok2vec, "dropout": dropout_layer, "output_layer": output_layer}
+    if crf:
+        refs["crf"] = crf_params(nO)
+        layers.append(refs["crf"])
+    return Model("char_unit_classifier", _forward, init=_init, layers=layers, refs=refs, dims={"nO": nO})
+
+
+def char_units(doc) -> Tuple[DocUnits, List[int]]:
+    """Units (one per non-whitespace character) and their rows in the doc's array."""
+    units = DocUnits([], [], [], [])
+    rows: List[int] = []
+    for token in doc:
+        for offset, char in enumerate(token.text):
+            if char.isspace():
+                continue
+            start = token.idx + offset
+            units.starts.append(start)
+            units.ends.append(start + 1)
+            units.token_index.append(token.i)
+            units.rows.append([start])
+            rows.append(start)
+    return units, rows
+
+
+def _init(model: Model, X=None, Y=None) -> None:
+    tok2vec = model.get_ref("tok2vec")
+    output_layer = model.get_ref("output_layer")
+    if model.has_dim("nO"):
+        output_layer.set_dim("nO", model.get_dim("nO"))
+        if model.has_ref("crf"):
+            model.get_ref("crf").set_dim("nO", model.get_dim("nO"))
+            model.get_ref("crf").initialize()
+    if X is not None:
+        tok2vec.initialize(X=X)
+    if tok2vec.has_dim("nO"):
+        output_layer.set_dim("nI", tok2vec.get_dim("nO"))
+    output_layer.initialize()
+
+
+def _forward(model: Model, docs: List, is_train: bool) -> Tuple[List[Tuple[DocUnits, Floats2d]], Callable]:
+    ops = model.ops
+    xp = ops.xp
+    output_layer = model.get_ref("output_layer")
+    width = output_layer.get_dim("nI")
+    arrays, backprop_tok2vec = model.get_ref("tok2vec")(docs, is_train)
+    if len(arrays) != len(docs):
+        raise ValueError(f"[spacy_ft_ner] the encoder gave {len(arrays)} outputs for {len(docs)} docs")
+    all_units, all_rows = [], []
+    for doc, array in zip(docs, arrays):
+        if array.shape[0] != len(doc.text):
+            raise ValueError(
+                f"[spacy_ft_ner] CharTokenClassifier needs one row per character: got {array.shape[0]} "
+                f"rows for {len(doc.text)} characters (is the listener a character encoder's?)"
+            )
+        units, rows = char_units(doc)
+        all_units.append(units)
+        all_rows.append(xp.asarray(rows, dtype="i"))
+    features = [array[rows] if len(rows) else ops.alloc2f(0, width) for array, rows in zip(arrays, all_rows)]
+    sizes = [len(f) for f in features]
+    X = xp.concatenate(features) if features else ops.alloc2f(0, width)
+    X_dropped, backprop_dropout = model.get_ref("dropout")(X, is_train)
+    logits, backprop_output = output_layer(X_dropped, is_train)
+    splits = xp.cumsum(xp.asarray(sizes))[:-1].tolist() if sizes else []
+    per_doc = xp.split(logits, splits) if sizes else []
+    outputs = list(zip(all_units, per_doc))
+
+    def backprop(d_outputs: List[Floats2d]) -> List:
+        d_logits = xp.concatenate(d_outputs) if d_outputs else ops.alloc2f(0, logits.shape[1])
+        d_X = backprop_dropout(backprop_output(d_logits))
+        d_per_doc = xp.split(d_X, splits) if sizes else []
+        d_arrays = []
+        for array, rows, d_features in zip(arrays, all_rows, d_per_doc):
+            d_array = ops.alloc2f(*array.shape)
+            if len(rows):
+                ops.scatter_add(d_array, rows, d_features)
+            d_arrays.append(d_array)
+        return backprop_tok2vec(d_arrays)
+
+    return outputs, backprop

@@ -1,0 +1,41 @@
+"""``spacy_ft.CharClassifier.v1``: the classifier over a character encoder's rows.
+
+Pools one vector per character of ``doc.text`` (``spacy_ft.CharEncoderListener.v1``)
+into one per doc, then dropout and a linear layer giving logits, as the
+transformer classifier does; ``spacy_ft_textcat`` applies softmax or sigmoid.
+"""
+
+from typing import List, Optional
+
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import Linear, Model, chain, list2ragged, reduce_max, reduce_mean
+from thinc.types import Floats2d
+
+from spacy_ft.textcat.model import OUTPUT_INITS
+from spacy_ft.transformer.head_dropout import head_dropout
+from spacy_ft.validation import check_choice
+
+POOLINGS = {"mean": reduce_mean, "max": reduce_max}
+
+
+@registry.architectures("spacy_ft.CharClassifier.v1")
+def build_char_classifier(
+    tok2vec: Model,
+    pooling: str = "mean",
+    dropout: float = 0.0,
+    nO: Optional[int] = None,
+    output_init: str = "zero",
+) -> Model[List[Doc], Floats2d]:
+    """``output_init = "zero"`` and no dropout by default: the recipe that trains a
+    classifier from scratch most stably (see the README's classifier benchmark)."""
+    check_choice(pooling, POOLINGS, "pooling", component="spacy_ft_textcat")
+    check_choice(output_init, OUTPUT_INITS, "output_init", component="spacy_ft_textcat")
+    output_layer = Linear(nO=nO, init_W=OUTPUT_INITS[output_init])
+    dropout_layer = head_dropout(dropout)
+    model = chain(tok2vec, list2ragged(), POOLINGS[pooling](), dropout_layer, output_layer)
+    model.set_ref("tok2vec", tok2vec)
+    model.set_ref("head_dropout", dropout_layer)
+    model.set_ref("output_layer", output_layer)
+    model.attrs["pooling"] = pooling
+    return model
