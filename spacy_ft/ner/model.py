@@ -1,4 +1,11 @@
-"""``spacy_ft.TokenClassifier.v1``: the NER head's registered model builder."""
+"""The NER head's registered model builders.
+
+``spacy_ft.TokenClassifier.v1`` labels wordpieces (pipelines saved with it load
+and predict as they always did); ``spacy_ft.TokenClassifier.v2`` adds
+``character_units``: the characters of multi-character pieces become units (see
+``spacy_ft.ner.units``), with position and character embeddings, so entity edges
+inside SentencePiece pieces (XLM-R, multilingual-e5) can be labelled.
+"""
 
 from typing import Optional
 
@@ -17,3 +24,33 @@ def build_token_classifier(
     top. ``tok2vec`` must produce ``TransformerData`` (``TransformerDataListener``
     or ``InlineTransformer``)."""
     return unit_classifier(tok2vec, dropout=dropout, nO=nO, crf=crf)
+
+
+@registry.architectures("spacy_ft.TokenClassifier.v2")
+def build_token_classifier_v2(
+    tok2vec: Model,
+    dropout: float = 0.1,
+    crf: bool = False,
+    character_units: str = "cjk",
+    max_position: int = 15,
+    character_rows: int = 4096,
+    nO: Optional[int] = None,
+) -> Model:
+    """As ``spacy_ft.TokenClassifier.v1``, over character units where a piece
+    holds several characters. ``character_units``: "none" (v1's units and
+    parameters), "cjk" (split pieces holding a CJK, Kana or Hangul character;
+    text without one is labelled as by "none", so English is unchanged) or "all"
+    (split every multi-character piece: Latin words inside Chinese text too).
+    A split piece's characters get its vector plus learned, zero-initialised
+    embeddings of their position inside the piece (positions from
+    ``max_position`` on share one) and of the character (``character_rows``
+    hashed rows)."""
+    return unit_classifier(
+        tok2vec,
+        dropout=dropout,
+        nO=nO,
+        crf=crf,
+        character_units=character_units,
+        max_position=max_position,
+        character_rows=character_rows,
+    )

@@ -1,23 +1,51 @@
-"""Score every labelling unit (wordpiece) of every doc: the NER head's network.
+"""Score every labelling unit (wordpiece, or character) of every doc: the NER head's network.
 
 Output per doc: its ``DocUnits`` and a (units, tags) array of logits. A unit's
 feature is the mean of its hidden-state rows (one row per window that saw the
 wordpiece), then dropout and a linear layer, as ``BertForTokenClassification``.
+
+With character units (``character_units`` "cjk" or "all"), the characters of a
+multi-character piece share its rows; what tells them apart is added to the
+piece's vector: a learned embedding of the character's position inside the
+piece (``positions``: 0 .. ``max_position``) and a learned hashed embedding of
+the character itself (``characters``: thinc ``HashEmbed``). Both start at
+zero, so training starts exactly from the piece's vector. Units that are whole
+pieces get neither.
 """
 
 from typing import Callable, List, Tuple
 
-from thinc.api import Linear, Model
+import numpy
+from thinc.api import Embed, HashEmbed, Linear, Model, zero_init
 from thinc.types import Floats2d
 
-from spacy_ft.ner.units import DocUnits, doc_units
+from spacy_ft.ner.units import NO_POSITION, DocUnits, check_character_units, doc_units
 from spacy_ft.transformer.alignment import hidden_states
 from spacy_ft.transformer.head_dropout import head_dropout
 
+#: Seed of the character embedding's hashes: fixed, so a rebuilt model hashes alike.
+CHARACTER_SEED = 16
 
-def unit_classifier(tok2vec: Model, dropout: float = 0.1, nO=None, crf: bool = False) -> Model:
+
+def unit_classifier(
+    tok2vec: Model,
+    dropout: float = 0.1,
+    nO=None,
+    crf: bool = False,
+    character_units: str = "none",
+    max_position: int = 15,
+    character_rows: int = 4096,
+) -> Model:
     """With ``crf``, the model also holds CRF transition, start and end scores
-    (``crf_params``); the NER component uses them for its loss and decoding."""
+    (``crf_params``); the NER component uses them for its loss and decoding.
+    With ``character_units`` other than "none", it also holds the position
+    (``max_position + 1`` rows) and character (``character_rows`` hashed rows)
+    embeddings; with "none" it is exactly ``spacy_ft.TokenClassifier.v1``'s model."""
+    character_units = check_character_units(character_units)
+    if max_position < 0 or character_rows < 1:
+        raise ValueError(
+            f"[spacy_ft_ner] max_position must be >= 0 and character_rows >= 1: got {max_position}, {character_rows}"
+        )
     output_layer = Linear(nO=nO)
     dropout_layer = head_dropout(dropout)  # the configured rate, not nlp.update's drop
     layers = [tok2vec, dropout_layer, output_layer]
@@ -25,7 +53,17 @@ def unit_classifier(tok2vec: Model, dropout: float = 0.1, nO=None, crf: bool = F
     if crf:
         refs["crf"] = crf_params(nO)
         layers.append(refs["crf"])
-    return Model("unit_classifier", _forward, init=_init, layers=layers, refs=refs, dims={"nO": nO})
+    attrs = {}
+    if character_units != "none":
+        refs["position_embed"] = Embed(nO=None, nV=max_position + 1, initializer=zero_init)
+        refs["character_embed"] = HashEmbed(
+            nO=None, nV=character_rows, seed=CHARACTER_SEED, initializer=zero_init
+        )
+        layers.extend([refs["position_embed"], refs["character_embed"]])
+        attrs = {"character_units": character_units, "max_position": max_position}
+    return Model(
+        "unit_classifier", _forward, init=_init, layers=layers, refs=refs, dims={"nO": nO}, attrs=attrs
+    )
 
 
 def crf_params(n_tags=None) -> Model:
@@ -63,6 +101,10 @@ def _init(model: Model, X=None, Y=None) -> None:
             output_layer.set_dim("nI", int(hidden.shape[-1]))
             break
     output_layer.initialize()
+    for name in ("position_embed", "character_embed"):
+        if model.has_ref(name):
+            model.get_ref(name).set_dim("nO", output_layer.get_dim("nI"))
+            model.get_ref(name).initialize()
 
 
 def _forward(model: Model, docs: List, is_train: bool) -> Tuple[List[Tuple[DocUnits, Floats2d]], Callable]:
@@ -72,7 +114,11 @@ def _forward(model: Model, docs: List, is_train: bool) -> Tuple[List[Tuple[DocUn
     output_layer = model.get_ref("output_layer")
     width = output_layer.get_dim("nI")
     trf_datas, backprop_tok2vec = tok2vec(docs, is_train)
-    all_units = [doc_units(doc, trf_data) for doc, trf_data in zip(docs, trf_datas)]
+    character_units = model.attrs.get("character_units", "none")
+    max_position = model.attrs.get("max_position", 0)
+    all_units = [
+        doc_units(doc, trf_data, character_units, max_position) for doc, trf_data in zip(docs, trf_datas)
+    ]
     features = []
     gathers = []  # per doc: (trf_data, hidden shape, unit ids, rows, weights) or None
     for units, trf_data in zip(all_units, trf_datas):
@@ -94,6 +140,7 @@ def _forward(model: Model, docs: List, is_train: bool) -> Tuple[List[Tuple[DocUn
         features.append(doc_features)
     sizes = [len(f) for f in features]
     X = xp.concatenate(features) if features else ops.alloc2f(0, width)
+    X, backprop_characters = _add_character_embeddings(model, all_units, X, is_train)
     X_dropped, backprop_dropout = model.get_ref("dropout")(X, is_train)
     logits, backprop_output = output_layer(X_dropped, is_train)
     splits = xp.cumsum(xp.asarray(sizes))[:-1].tolist() if sizes else []
@@ -106,6 +153,7 @@ def _forward(model: Model, docs: List, is_train: bool) -> Tuple[List[Tuple[DocUn
 
         d_logits = xp.concatenate(d_outputs) if d_outputs else ops.alloc2f(0, logits.shape[1])
         d_X = backprop_dropout(backprop_output(d_logits))
+        backprop_characters(d_X)
         d_per_doc = xp.split(d_X, splits) if sizes else []
         d_trf_datas = []
         for gather, d_features in zip(gathers, d_per_doc):
@@ -125,3 +173,41 @@ def _forward(model: Model, docs: List, is_train: bool) -> Tuple[List[Tuple[DocUn
         return backprop_tok2vec(d_trf_datas)
 
     return outputs, backprop
+
+
+def _add_character_embeddings(model: Model, all_units: List[DocUnits], X: Floats2d, is_train: bool):
+    """Add the position and character embeddings to the rows of ``X`` (all docs'
+    units, in order) that are characters of a multi-character piece: one lookup
+    of each table for the whole batch. Returns ``X`` and a callback that passes
+    ``X``'s gradient to both tables."""
+    if not model.has_ref("position_embed"):
+        return X, lambda d_X: None
+    ops = model.ops
+    which, positions, characters = [], [], []
+    offset = 0
+    for units in all_units:
+        if units.positions:
+            doc_positions = numpy.asarray(units.positions, dtype="i")
+            chosen = numpy.flatnonzero(doc_positions != NO_POSITION)
+            if len(chosen):
+                which.append(chosen + offset)
+                positions.append(doc_positions[chosen])
+                characters.append(numpy.asarray(units.characters, dtype="uint64")[chosen])
+        offset += len(units)
+    if not which:
+        return X, lambda d_X: None
+    which_xp = ops.asarray1i(numpy.concatenate(which))
+    position_vectors, backprop_positions = model.get_ref("position_embed")(
+        ops.asarray1i(numpy.concatenate(positions)), is_train
+    )
+    character_vectors, backprop_characters = model.get_ref("character_embed")(
+        ops.asarray(numpy.concatenate(characters), dtype="uint64"), is_train
+    )
+    ops.scatter_add(X, which_xp, position_vectors + character_vectors)
+
+    def backprop(d_X: Floats2d) -> None:
+        d_vectors = d_X[which_xp]
+        backprop_positions(d_vectors)
+        backprop_characters(d_vectors)
+
+    return X, backprop

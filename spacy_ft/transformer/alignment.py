@@ -26,6 +26,13 @@ def _fold(char: str) -> str:
     return base[0] if base else char
 
 
+def _fold_compatible(char: str) -> str:
+    """As :func:`_fold`, and compatibility forms too (full-width Ａ, １ fold to a, 1),
+    which SentencePiece normalizers (XLM-R's NFKC) write into the pieces."""
+    base = unicodedata.normalize("NFKD", char.lower())
+    return base[0] if base else char
+
+
 def _strip_marker(piece: str) -> str:
     for marker in PIECE_MARKERS:
         if piece.startswith(marker):
@@ -78,3 +85,68 @@ def rows_by_window(rows: Sequence[int], length: int) -> Dict[int, List[int]]:
     for row in rows:
         by_window.setdefault(row // length, []).append(row)
     return by_window
+
+
+#: Markers that stand for a space before the piece (``##`` joins without one).
+SPACE_MARKERS = ("▁", "Ġ")
+
+#: (start, end, offset, length): the characters ``start:end`` of a token that a
+#: piece covers, where inside the piece they begin and how many characters the
+#: piece has (its text without the marker; an ``[UNK]``: the characters it covers).
+PieceSpan = Tuple[int, int, int, int]
+
+
+def piece_char_spans(token_text: str, pieces: Sequence[str]) -> Optional[List[Optional[PieceSpan]]]:
+    """Per piece, the part of ``token_text`` it covers, or None for a piece
+    covering none of it; None when the pieces do not spell the token.
+
+    Unlike :func:`piece_spans`, a piece may cross the token's edges, as
+    SentencePiece pieces cross jieba's words (the piece ``的上`` over 的|上海站):
+    the first piece covering a character may begin before the token, the last
+    may end after it, and the piece spelling only the space after the token
+    (spacy-transformers aligns the character after a token to it) or a lone
+    ``▁`` before it covers nothing. With ``[UNK]`` pieces, the spans are
+    :func:`piece_spans`' (lone markers left out), none crossing.
+    """
+    texts: List[str] = []
+    marks: List[int] = []  # characters of each text that stand for a marker
+    for piece in pieces:
+        if piece in UNKNOWN_PIECES:
+            return _spans_with_unknowns(token_text, pieces)
+        stripped = _strip_marker(piece)
+        space = piece.startswith(SPACE_MARKERS)
+        texts.append((" " if space else "") + "".join(_fold_compatible(c) for c in stripped))
+        marks.append(1 if space else 0)
+    folded = "".join(_fold_compatible(c) for c in token_text)
+    if not folded or not texts:
+        return None
+    bounds = [0]
+    for text in texts:
+        bounds.append(bounds[-1] + len(text))
+    joined = "".join(texts)
+    first = next((i for i, text in enumerate(texts) if text.strip()), None)
+    if first is None:
+        return None
+    start = joined.find(folded, bounds[first])
+    if start < 0 or start >= bounds[first + 1]:
+        return None
+    end = start + len(folded)
+    spans: List[Optional[PieceSpan]] = []
+    for i in range(len(texts)):
+        a, b = max(bounds[i], start), min(bounds[i + 1], end)
+        if a >= b or not joined[a:b].strip():
+            spans.append(None)
+            continue
+        spans.append((a - start, b - start, max(0, a - bounds[i] - marks[i]), len(texts[i]) - marks[i]))
+    return spans
+
+
+def _spans_with_unknowns(token_text: str, pieces: Sequence[str]) -> Optional[List[Optional[PieceSpan]]]:
+    kept = [i for i, piece in enumerate(pieces) if piece in UNKNOWN_PIECES or _strip_marker(piece)]
+    spans = piece_spans(token_text, [pieces[i] for i in kept])
+    if spans is None:
+        return None
+    out: List[Optional[PieceSpan]] = [None] * len(pieces)
+    for i, (start, end) in zip(kept, spans):
+        out[i] = (start, end, 0, end - start)
+    return out
