@@ -8,55 +8,21 @@ included (their allocator setting only applies when a GPU is used).
 from pathlib import Path
 
 import pytest
-import spacy
 from spacy.tokens import DocBin
 from spacy.training import Example
 from spacy.training.initialize import init_nlp
 from spacy.util import load_config
 
-from spacy_ft.corpora import samples_to_docs
-from spacy_ft.corpora.records import Sample
-from spacy_ft.testing import make_tiny_bert
 from spacy_ft.transformer.models import resolve_model_name
-from tests.conftest import make_zh
+from tests.util import ROOT, config_corpus
 
-ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ["zh_cpu", "zh_gpu", "en_cpu", "en_gpu"]
-DATA = {
-    "zh": [
-        ("张伟在北京大学读书，很满意。", [(0, 2, "PER"), (3, 7, "ORG")], "POS"),
-        ("李娜去上海出差，服务太差了。", [(0, 2, "PER"), (3, 5, "LOC")], "NEG"),
-        ("北京人王芳说产品很好。", [(0, 2, "LOC"), (3, 5, "PER")], "POS"),
-    ],
-    "en": [
-        ("John studied at Oxford University and loved it .", [(0, 4, "PER"), (16, 33, "ORG")], "POS"),
-        ("Mary stayed in Paris and hated it .", [(0, 4, "PER"), (15, 20, "LOC")], "NEG"),
-    ],
-}
 
 
-def _corpus(lang: str, path: Path) -> Path:
-    nlp = make_zh() if lang == "zh" else spacy.blank("en")
-    samples = [
-        Sample(text, ents, "inline", i, cats={"POS": float(label == "POS"), "NEG": float(label == "NEG")})
-        for i, (text, ents, label) in enumerate(DATA[lang])
-    ]
-    docs, report = samples_to_docs(nlp, samples)
-    assert report.entities == sum(len(ents) for _, ents, _ in DATA[lang])
-    DocBin(docs=docs).to_disk(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory) -> str:
-    texts = [text for lang in DATA for text, _, _ in DATA[lang]]
-    return str(make_tiny_bert(tmp_path_factory.mktemp("cfg_bert"), texts, max_position=512))
-
-
-def _config(name: str, tiny_bert: str, tmp_path: Path, **extra: object):
+def _config(name: str, config_bert: str, tmp_path: Path, **extra: object):
     lang = name.split("_")[0]
-    corpus = _corpus(lang, tmp_path / f"{lang}.spacy")
-    overrides = {"paths.train": str(corpus), "paths.dev": str(corpus), "paths.transformer": tiny_bert, **extra}
+    corpus = config_corpus(lang, tmp_path / f"{lang}.spacy")
+    overrides = {"paths.train": str(corpus), "paths.dev": str(corpus), "paths.transformer": config_bert, **extra}
     if name.endswith("gpu"):
         # fp16 autocast and its loss scaling need a CUDA device; all else is as shipped.
         overrides["components.transformer.model.mixed_precision"] = False
@@ -66,8 +32,8 @@ def _config(name: str, tiny_bert: str, tmp_path: Path, **extra: object):
 
 
 @pytest.mark.parametrize("name", CONFIGS)
-def test_config_initializes_and_trains_a_step(name, tiny_bert, tmp_path):
-    nlp = init_nlp(_config(name, tiny_bert, tmp_path))
+def test_config_initializes_and_trains_a_step(name, config_bert, tmp_path):
+    nlp = init_nlp(_config(name, config_bert, tmp_path))
     assert nlp.pipe_names == ["transformer", "textcat", "ner", "bias", "trf_cleanup"]
     assert set(nlp.get_pipe("textcat").labels) == {"POS", "NEG"}
     assert set(nlp.get_pipe("ner").labels) >= ({"PER", "ORG"} if name.startswith("en") else {"PER", "ORG", "LOC"})

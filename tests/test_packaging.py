@@ -5,15 +5,9 @@ import subprocess
 import sys
 
 import pytest
-import spacy
 
 from spacy_ft.packaging import differences, smoke_load
-from spacy_ft.testing import make_tiny_bert
-from tests.conftest import JIEBA
-from tests.ner_data import corpus, glued_words
-from tests.test_ner import WINDOW, examples, train
-
-TEXTS = ["今天张伟队和北京站开始了。", "", "   ", "北京" * 300]
+from tests.util import PACKAGE_TEXTS, ner_corpus
 
 
 def test_differences_name_every_doc_that_disagrees():
@@ -29,31 +23,7 @@ def test_differences_name_every_doc_that_disagrees():
     assert differences(expected, expected[:1], ["a", "b"]) == ["1 docs came back for 2 texts"]
 
 
-@pytest.fixture(scope="module")
-def trained_dir(tmp_path_factory):
-    """A Jieba + transformer + classifier + NER pipeline with a user dictionary, trained briefly."""
-    data = corpus(200, seed=1)
-    bert = make_tiny_bert(tmp_path_factory.mktemp("pkg_bert"), [t for t, _ in data] + TEXTS)
-    nlp = spacy.blank("zh", config={"nlp": {"tokenizer": JIEBA}})
-    nlp.tokenizer.add_words(glued_words())
-    nlp.add_pipe(
-        "transformer",
-        config={"model": {"@architectures": "spacy_ft.TransformerModel.v1", "name": str(bert), "get_spans": WINDOW}},
-    )
-    nlp.add_pipe("spacy_ft_textcat")
-    nlp.add_pipe("spacy_ft_ner")
-    nlp.add_pipe("spacy_ft_trf_cleanup")
-    train_examples = examples(nlp, data)
-    for eg in train_examples:  # a learnable class: does the doc have a LOC?
-        has_loc = any(ent.label_ == "LOC" for ent in eg.reference.ents)
-        eg.reference.cats = {"LOC": float(has_loc), "NOLOC": float(not has_loc)}
-    train(nlp, train_examples, steps=30)
-    path = tmp_path_factory.mktemp("pkg_model") / "model"
-    nlp.meta["name"], nlp.meta["version"] = "ft_pkgtest", "0.0.1"
-    nlp.to_disk(path)
-    return path
-
-
+@pytest.mark.slow  # builds a fresh virtual environment and installs the package into it
 def test_packaged_pipeline_loads_by_name_in_a_fresh_venv(trained_dir, tmp_path):
     subprocess.run(
         [sys.executable, "-m", "spacy", "package", str(trained_dir), str(tmp_path), "--force"],
@@ -61,7 +31,7 @@ def test_packaged_pipeline_loads_by_name_in_a_fresh_venv(trained_dir, tmp_path):
         capture_output=True,
     )
     dist = tmp_path / "zh_ft_pkgtest-0.0.1" / "dist" / "zh_ft_pkgtest-0.0.1.tar.gz"
-    texts = [t for t, _ in corpus(20, seed=2)] + TEXTS
+    texts = [t for t, _ in ner_corpus(20, seed=2)] + PACKAGE_TEXTS
     result = smoke_load(dist, "zh_ft_pkgtest", trained_dir, texts, tmp_path / "venv")
     assert result["pipeline"] == ["transformer", "spacy_ft_textcat", "spacy_ft_ner", "spacy_ft_trf_cleanup"]
     assert result["docs"] == len(texts) and result["entities"] > 0

@@ -23,7 +23,7 @@ import numpy as np
 from spacy.ml.models.tok2vec import MaxoutWindowEncoder
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import HashEmbed, Maxout, Model, PyTorchLSTM, chain, with_array
+from thinc.api import Dropout, HashEmbed, Maxout, Model, PyTorchLSTM, chain, with_array
 from thinc.model import deserialize_attr, serialize_attr
 from thinc.types import Floats2d
 
@@ -72,7 +72,13 @@ def CharLexiconEncoder(
     else:
         context = PyTorchLSTM(width, width, bi=True, depth=depth)
     mix = with_array(Maxout(nO=width, nI=n_features, nP=maxout_pieces, normalize=True))
-    model: Model[List[Doc], List[Floats2d]] = chain(doc_texts(), features, skip_empty(chain(mix, context)))
+    # Dropout on the mixed features: everything here is learned from scratch and
+    # overfits the training corpus within an epoch. Its rate is [training] dropout
+    # (spaCy sets every Dropout layer to nlp.update's drop).
+    regularize = with_array(Dropout(0.1))
+    model: Model[List[Doc], List[Floats2d]] = chain(
+        doc_texts(), features, skip_empty(chain(mix, regularize, context))
+    )
     model.set_dim("nO", width)
     model.attrs["encoder"] = encoder
     model.attrs["lexicon_features"] = lexicon

@@ -6,7 +6,7 @@ forward-backward algorithm in log space gives the negative log-likelihood and
 its gradients (marginals minus gold counts) for emissions, transitions and the
 start/end scores. Invalid BIO transitions are masked out in training and
 decoding alike (a constrained CRF), so probability mass never goes to tag
-sequences the decoder could not output. tests/test_crf.py checks everything
+sequences the decoder could not output. tests/ner/test_crf.py checks everything
 against brute-force enumeration of all paths.
 """
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin, SpanGroup
+from spacy.tokens import Doc, DocBin
 
 from spacy_ft.annotation import (
     InputRecord,
@@ -24,39 +24,10 @@ from spacy_ft.annotation import (
 )
 from spacy_ft.annotation.writers import FORMATS
 from spacy_ft.corpora.records import CorpusFormatError
-from spacy_ft.transformer.token_split import split_at_edges
-from tests.conftest import make_zh
+from tests.util import RULES, build_ner, make_zh, ner_corpus
 
-RULES = "test_annotation_rules"
-#: Words the rule component marks, with the score it gives them. 中 sits inside
-#: the jieba token 中美关系, 张三 inside 张三在, 北京 inside 北京大学.
-WORDS = {"中": ("LOC", 0.62), "北京": ("LOC", 0.97), "张三": ("PER", 0.91)}
 LINES = ["中美关系很好", "", "张三在北京大学读书", "   ", "今天天气不错"]
 EXTENSIONS = {"prodigy": "jsonl", "label-studio": "json", "doccano": "jsonl"}
-
-
-def _mark_words(doc: Doc) -> Doc:
-    """Stands in for spacy_ft_ner: splits tokens at entity edges, sets doc.ents
-    and the scored span group exactly as TransformerNER.set_annotations does,
-    and doc.cats like spacy_ft_textcat."""
-    found = sorted(
-        (start, start + len(word), label, score)
-        for word, (label, score) in WORDS.items()
-        for start in range(len(doc.text))
-        if doc.text.startswith(word, start)
-    )
-    split_at_edges(doc, {edge for start, end, _, _ in found for edge in (start, end)})
-    spans = [doc.char_span(start, end, label=label) for start, end, label, _ in found]
-    doc.ents = spans
-    group = SpanGroup(doc, name="ents_scored", spans=spans)
-    group.attrs["scores"] = [score for *_, score in found]
-    doc.spans["ents_scored"] = group
-    doc.cats = {"POS": 0.8, "NEG": 0.2} if "好" in doc.text else {"POS": 0.3, "NEG": 0.7}
-    return doc
-
-
-if not Language.has_factory(RULES):
-    Language.component(RULES, func=_mark_words)
 
 
 @pytest.fixture(scope="module")
@@ -162,6 +133,7 @@ def _written(predictions, fmt: str) -> str:
 def test_batches_are_a_pure_picklable_unit_of_work(rules_nlp):
     records = [InputRecord(text, i, i) for i, text in enumerate(LINES, 1)]
     batch = annotate_batch(rules_nlp, records)
+    assert len(batch) == len(records) and sum(len(p.entities) for p in batch) == 3  # something to compare
     assert pickle.loads(pickle.dumps(batch)) == batch
     assert list(preannotate(rules_nlp, records, batch_size=2)) == batch
 
@@ -370,33 +342,16 @@ def test_overlapping_corrections_and_unknown_format_are_errors(tokenizer_nlp, tm
         import_annotations(path, "brat", tokenizer_nlp, tmp_path / "o.spacy")
 
 
-def test_real_ner_scores_survive_the_round_trip(tmp_path_factory):
-    """spacy_ft_ner itself, trained briefly on a tiny random BERT (~10 s)."""
+def test_real_ner_scores_survive_the_round_trip(small_ner_bert, tmp_path):
+    """spacy_ft_ner itself (with its default CRF), trained briefly on a tiny random BERT (~10 s)."""
     from spacy.training import Example
     from thinc.api import Adam, fix_random_seed
 
     from spacy_ft.corpora import ConversionReport, sample_to_doc
     from spacy_ft.corpora.records import Sample
-    from spacy_ft.testing import make_tiny_bert
-    from tests.ner_data import corpus, glued_words
 
-    data = corpus(60, 1)
-    tmp_path = tmp_path_factory.mktemp("annotation_ner")
-    bert = make_tiny_bert(tmp_path / "bert", [text for text, _ in data])
-    nlp = make_zh()
-    nlp.tokenizer.add_words(glued_words())
-    window = {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 32, "stride": 24}
-    nlp.add_pipe(
-        "transformer",
-        config={
-            "model": {
-                "@architectures": "spacy-transformers.TransformerModel.v3",
-                "name": str(bert),
-                "get_spans": window,
-            }
-        },
-    )
-    nlp.add_pipe("spacy_ft_ner")
+    data = ner_corpus(60, 1)
+    nlp = build_ner(small_ner_bert, crf=True)
     report = ConversionReport()
     examples = [
         Example(nlp.make_doc(text), sample_to_doc(nlp, Sample(text, ann["entities"], "train", i), report))
@@ -407,7 +362,7 @@ def test_real_ner_scores_survive_the_round_trip(tmp_path_factory):
     optimizer, rng = Adam(2e-3), random.Random(0)
     for _ in range(30):
         nlp.update(rng.sample(examples, 16), sgd=optimizer)
-    texts = [text for text, _ in corpus(6, 3)]
+    texts = [text for text, _ in ner_corpus(6, 3)]
     predictions, tasks = export(nlp, tmp_path, "doccano", texts)
     found = [e for p in predictions for e in p.entities]
     assert found and all(isinstance(e.score, float) and 0.0 <= e.score <= 1.0 for e in found)

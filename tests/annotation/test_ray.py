@@ -1,10 +1,11 @@
 """Batch annotation on Ray Data: the same output and errors file as the local
 engine, every record accounted for, and a clear message without the extra.
 
-The pipeline is test_annotation's rule stand-in for spacy_ft_ner (jieba
+The pipeline is tests/util.py's rule stand-in for spacy_ft_ner (jieba
 tokenizer, token splitting, scored span group, cats), saved to disk; Ray
-workers register it by importing that test module through ``code``, as a user
-passes their own components. One local Ray instance (2 CPUs) serves the module.
+workers register it by importing tests/util.py by path through ``code``, as a
+user passes their own components. One local Ray instance (2 CPUs) serves the
+module; the tests that use it are slow (a Ray start and its workers).
 """
 
 from __future__ import annotations
@@ -16,11 +17,9 @@ from pathlib import Path
 import pytest
 
 from spacy_ft.annotation import OUTPUT_FORMATS, annotate_corpus, read_inputs
-from tests.conftest import make_zh
-from tests.test_annotation import RULES
+from tests.util import ROOT, RULES, make_zh
+from tests.util import STAND_IN_CODE as CODE
 
-ROOT = Path(__file__).resolve().parents[1]
-CODE = ROOT / "tests" / "test_annotation.py"
 MAX_CHARS = 40
 #: Raw lines (bytes): good docs, one non-UTF-8 line, empty, whitespace, too long.
 RAW = [
@@ -56,8 +55,10 @@ def raw_text(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray = pytest.importorskip("ray")
-    # Workers start in this directory and import tests.test_annotation (the stand-in) from it.
+    import ray
+
+    # Workers start in the repository root, as a user's would, and import the stand-in
+    # component from tests/util.py by path (``code``).
     monkeypatch_cwd = pytest.MonkeyPatch()
     monkeypatch_cwd.chdir(ROOT)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -145,6 +146,7 @@ def test_missing_ray_extra_names_the_extra(model_dir, raw_text, tmp_path, monkey
     assert not (tmp_path / "t.jsonl").exists()
 
 
+@pytest.mark.slow
 def test_ray_engine_output_and_errors_equal_local(local_ray, model_dir, raw_text, tmp_path):
     """End to end through annotate_corpus, Parquet out, two actors."""
     local, local_out, local_errors = run("local", model_dir, raw_text, tmp_path / "local", "parquet")
@@ -157,6 +159,7 @@ def test_ray_engine_output_and_errors_equal_local(local_ray, model_dir, raw_text
     assert local_ray.is_initialized()  # the engine leaves a Ray instance it did not start running
 
 
+@pytest.mark.slow
 def test_ray_predictions_give_the_local_tasks_in_every_format(local_ray, model_dir, raw_text, tmp_path):
     """One Ray run (a Ray run costs a worker start), written by the shared writers."""
     from spacy_ft.annotation.batch import write_output

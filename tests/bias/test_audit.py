@@ -19,6 +19,7 @@ from spacy_ft.bias.report import html_report, summary_text, write_reports
 from spacy_ft.bias.reweigh import kamiran_calders_weights, reweigh_docbin
 from spacy_ft.bias.stats import classifier_fairness, grouped_rates, groups_from_terms
 from spacy_ft.bias.terms import TermList
+from tests.util import FILLER_EN, NEGATIVE_EN, POSITIVE_EN, build_textcat, textcat_examples
 
 EN = TermList.builtin("en")
 ZH = TermList.builtin("zh")
@@ -352,8 +353,6 @@ def synthetic_reviews(n: int, seed: int, world: str) -> list[tuple[str, dict[str
     the control (and evaluation) world they are NEG; in the biased world a "she"
     review is NEG and a "he" review POS seven times in ten: the gender term alone
     carries the label there, the injected bias."""
-    from tests.classification_data import FILLER_EN, NEGATIVE_EN, POSITIVE_EN
-
     rng = random.Random(seed)
     data = []
     for _ in range(n):
@@ -381,11 +380,10 @@ def counterfactual_copies(data):
 def train_weighted(nlp, data, steps, weights=None, seed=0):
     from thinc.api import fix_random_seed
 
-    from tests.test_classifier import examples
-
     fix_random_seed(seed)
     rng = random.Random(seed)
-    train_examples = examples(nlp, data)
+    train_examples = textcat_examples(nlp, data)
+    assert weights is None or len(weights) == len(train_examples)
     for example, weight in zip(train_examples, weights or []):
         example.reference.user_data["weight"] = weight
     optimizer = nlp.initialize(lambda: train_examples)
@@ -415,12 +413,11 @@ def audit_numbers(nlp, dev):
     }
 
 
+@pytest.mark.slow  # four trainings of 150-300 steps
 def test_acceptance_injected_gender_bias_is_detected_and_cut(tmp_path):
-    """The issue's acceptance check, in the default run: ~22 s on a quiet 2-core machine."""
+    """The issue's acceptance check: ~22 s on a quiet 2-core machine."""
     from spacy_ft.bias.reweigh import reweigh_docs
     from spacy_ft.testing import make_tiny_bert
-    from tests.classification_data import FILLER_EN, NEGATIVE_EN, POSITIVE_EN
-    from tests.test_classifier import build
 
     biased, control = synthetic_reviews(400, 1, "biased"), synthetic_reviews(400, 1, "control")
     dev = synthetic_reviews(400, 2, "control")
@@ -430,18 +427,19 @@ def test_acceptance_injected_gender_bias_is_detected_and_cut(tmp_path):
     )
     steps = 150
     numbers = {
-        "biased": audit_numbers(train_weighted(build(bert), biased, steps), dev),
-        "control": audit_numbers(train_weighted(build(bert), control, steps), dev),
+        "biased": audit_numbers(train_weighted(build_textcat(bert), biased, steps), dev),
+        "control": audit_numbers(train_weighted(build_textcat(bert), control, steps), dev),
         # same number of epochs over twice the data
-        "cda": audit_numbers(train_weighted(build(bert), augmented, 2 * steps), dev),
+        "cda": audit_numbers(train_weighted(build_textcat(bert), augmented, 2 * steps), dev),
     }
     blank = spacy.blank("en")
     docs = [blank.make_doc(text) for text, _ in biased]
+    assert len(docs) == len(biased)
     for doc, (_, cats) in zip(docs, biased):
         doc.cats = cats
     reweigh_docs(docs, EN, "gender")
     weights = [doc.user_data["weight"] for doc in docs]
-    numbers["reweighed"] = audit_numbers(train_weighted(build(bert), biased, steps, weights), dev)
+    numbers["reweighed"] = audit_numbers(train_weighted(build_textcat(bert), biased, steps, weights), dev)
     print(json.dumps(numbers, indent=1))
     b, c, m = numbers["biased"], numbers["control"], numbers["cda"]
     assert b["dpd_ci"][0] > 0 and b["gate_failed"]  # detected

@@ -20,8 +20,7 @@ from typer.testing import CliRunner
 from spacy_ft.bias.augment import augment_docs
 from spacy_ft.bias.terms import TermList, TermListError
 from spacy_ft.cli import app
-
-from .conftest import make_zh
+from tests.util import make_zh
 
 STAND_IN = "test_bias_stand_in_textcat"
 #: Sizes of the batches the stand-in classifier saw, in order (reset per test).
@@ -239,6 +238,9 @@ def test_bytes_round_trip(tmp_path):
     bias = nlp.add_pipe("spacy_ft_bias", config={"extra_term_lists": [str(user_terms(tmp_path / "t.json"))]})
     bias.set_group_thresholds("gender", {"female": 0.3}, "POS")
     other = make_zh().add_pipe("spacy_ft_bias")
+    # what must travel: the user's term list and the thresholds, which a fresh component lacks
+    assert "disability" in bias.terms.to_dict()["attributes"] and bias.cfg["group_thresholds"]
+    assert "disability" not in other.terms.to_dict()["attributes"] and other.cfg != bias.cfg
     other.from_bytes(bias.to_bytes())
     assert other.terms.to_dict() == bias.terms.to_dict() and other.cfg == bias.cfg
 
@@ -279,6 +281,7 @@ def test_classifier_disabled_after_creation_is_an_error():
 def test_n_process(zh_bias, n_process):
     texts = ["他们说她来了", "", " ", "今天天气很好", "张伟是汉族人"] * 2
     docs = list(zh_bias.pipe(texts, n_process=n_process, batch_size=3))
+    assert len(docs) == len(texts) and any(spans(doc) for doc in docs)
     assert [spans(doc) for doc in docs] == [spans(zh_bias(text)) for text in texts]
     assert [doc._.bias for doc in docs] == [zh_bias(text)._.bias for text in texts]
 

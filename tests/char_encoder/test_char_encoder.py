@@ -309,6 +309,10 @@ def test_full_model_gradient_reaches_word_table(tiny: Lexicon, nlp: Tokenizer) -
     fix_random_seed(0)
     model = CharLexiconEncoder(**SMALL)
     set_lexicon(model, tiny)
+    dropouts = [node for node in model.walk() if node.name == "dropout"]
+    assert any(node.attrs["dropout_rate"] == 0.1 for node in dropouts)  # the features' own
+    for node in dropouts:  # finite differences compare against predict(): no random masks
+        node.attrs["dropout_rate"] = 0.0
     docs = [nlp(text) for text in [BRIDGE, "长江"]]
     model.initialize(X=docs)
     outputs = model.predict(docs)

@@ -325,6 +325,7 @@ def test_every_span_of_a_sentence_lands(zh_nlp):
         for end in range(start + 1, len(text) + 1)
     ]
     docs, report = samples_to_docs(zh_nlp, samples)
+    assert len(docs) == len(samples)
     for doc, sample in zip(docs, samples):
         assert doc.text == text
         assert ents(doc) == sample.entities

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import sys
-from importlib.metadata import entry_points
 
 import numpy
+import onnxruntime  # noqa: F401 - the test extra installs it: fail, not skip, without it
 import pytest
 import spacy
 import srsly
@@ -16,14 +16,10 @@ from spacy.util import load_config
 from spacy_ft.inference.onnx import ONNX_ARCHITECTURE
 from spacy_ft.inference.quantize import prediction_agreement, quantize_pipeline
 from spacy_ft.packaging import predictions
-from tests.ner_data import corpus
-from tests.test_packaging import trained_dir  # noqa: F401 - the tiny NER + classifier pipeline fixture
-from tests.test_quantize import run_child_json
-
-pytest.importorskip("onnxruntime")
+from tests.util import ner_corpus, run_child_json
 
 # Mixed lengths in one batch (padding), the empty doc and one longer than the window.
-TEXTS = [t for t, _ in corpus(60, seed=3)] + ["", "  ", "北京" * 200]
+TEXTS = [t for t, _ in ner_corpus(60, seed=3)] + ["", "  ", "北京" * 200]
 
 _CHILD = r"""
 import json, sys
@@ -38,12 +34,12 @@ print(json.dumps({"docs": docs, "imported_by_hand": imported_by_hand,
 
 
 @pytest.fixture(scope="module")
-def onnx_fp32(trained_dir, tmp_path_factory):  # noqa: F811 - the imported fixture
+def onnx_fp32(trained_dir, tmp_path_factory):
     return quantize_pipeline(trained_dir, tmp_path_factory.mktemp("onnx") / "fp32", backend="onnx", quantization="none")
 
 
 @pytest.fixture(scope="module")
-def onnx_int8(trained_dir, tmp_path_factory):  # noqa: F811
+def onnx_int8(trained_dir, tmp_path_factory):
     return quantize_pipeline(trained_dir, tmp_path_factory.mktemp("onnx") / "int8", backend="onnx", threads=1)
 
 
@@ -52,26 +48,29 @@ def _hidden_states(nlp, texts):
     return [numpy.asarray(doc._.trf_data.model_output.last_hidden_state) for doc in docs]
 
 
-def test_fp32_graph_gives_the_torch_predictions(trained_dir, onnx_fp32):  # noqa: F811
+def test_fp32_graph_gives_the_torch_predictions(trained_dir, onnx_fp32):
     expected = predictions(spacy.load(trained_dir), TEXTS)
     got = predictions(spacy.load(onnx_fp32.out_dir), TEXTS)
+    assert len(got) == len(expected) == len(TEXTS)
     assert sum(len(d["ents"]) for d in expected) > 0
     assert [d["ents"] for d in got] == [d["ents"] for d in expected]
     deltas = [abs(a["cats"][k] - b["cats"][k]) for a, b in zip(expected, got) for k in a["cats"]]
     assert max(deltas) < 1e-4
 
 
-def test_hidden_states_match_torch_for_padded_and_single_batches(trained_dir, onnx_fp32):  # noqa: F811
+def test_hidden_states_match_torch_for_padded_and_single_batches(trained_dir, onnx_fp32):
     torch_nlp, onnx_nlp = spacy.load(trained_dir), spacy.load(onnx_fp32.out_dir)
     for nlp in (torch_nlp, onnx_nlp):
         nlp.remove_pipe("spacy_ft_trf_cleanup")
     for batch in (TEXTS[:8], TEXTS[5:6]):  # padding inside the batch, and a batch of one
-        for a, b in zip(_hidden_states(torch_nlp, batch), _hidden_states(onnx_nlp, batch)):
+        torch_states, onnx_states = _hidden_states(torch_nlp, batch), _hidden_states(onnx_nlp, batch)
+        assert len(torch_states) == len(onnx_states) == len(batch)
+        for a, b in zip(torch_states, onnx_states):
             assert a.shape == b.shape
             assert numpy.abs(a - b).max() < 1e-4
 
 
-def test_int8_graph_is_smaller_and_agrees(trained_dir, onnx_fp32, onnx_int8):  # noqa: F811
+def test_int8_graph_is_smaller_and_agrees(trained_dir, onnx_fp32, onnx_int8):
     model = load_config(f"{onnx_int8.out_dir}/config.cfg", interpolate=False)["components"]["transformer"]["model"]
     assert model["@architectures"] == ONNX_ARCHITECTURE
     assert model["quantization"] == "int8" and model["threads"] == 1 and model["mixed_precision"] is False
@@ -89,7 +88,9 @@ def test_int8_graph_is_smaller_and_agrees(trained_dir, onnx_fp32, onnx_int8):  #
 def test_round_trip_through_bytes_is_identical(onnx_int8):
     nlp = spacy.load(onnx_int8.out_dir)
     reloaded = spacy.load(onnx_int8.out_dir).from_bytes(nlp.to_bytes())
-    assert predictions(reloaded, TEXTS) == predictions(nlp, TEXTS)
+    expected = predictions(nlp, TEXTS)
+    assert sum(len(d["ents"]) for d in expected) > 0  # something to compare
+    assert predictions(reloaded, TEXTS) == expected
 
 
 def test_n_process_2_gives_the_same_docs(onnx_int8):
@@ -103,18 +104,16 @@ def test_n_process_2_gives_the_same_docs(onnx_int8):
         (d.text, [(e.start_char, e.end_char, e.label_) for e in d.ents], d.cats)
         for d in nlp.pipe(texts, n_process=2, batch_size=5)
     ]
+    assert len(one) == len(texts) and any(ents for _, ents, _ in one)
     assert two == one
 
 
-def _entry_point_installed() -> bool:
-    return bool(entry_points(group="spacy_architectures", name=ONNX_ARCHITECTURE))
-
-
-@pytest.mark.skipif(not _entry_point_installed(), reason="entry point not installed yet: pip install -e .")
 def test_fresh_process_loads_without_importing_spacy_ft(onnx_int8):
     out = run_child_json(_CHILD, onnx_int8.out_dir, TEXTS)
     assert not out["imported_by_hand"] and out["backend"] == "onnxruntime"
-    assert out["docs"] == predictions(spacy.load(onnx_int8.out_dir), TEXTS)
+    expected = predictions(spacy.load(onnx_int8.out_dir), TEXTS)
+    assert sum(len(d["ents"]) for d in expected) > 0  # something to compare
+    assert out["docs"] == expected
 
 
 def test_stored_bytes_hold_the_graph_not_a_pickle(onnx_int8):
@@ -151,7 +150,7 @@ def test_initialize_from_weights_exports_on_the_fly(tmp_path):
     )
 
 
-def test_bad_settings_name_the_value(tmp_path, trained_dir, onnx_int8):  # noqa: F811
+def test_bad_settings_name_the_value(tmp_path, trained_dir, onnx_int8):
     with pytest.raises(ValueError, match="unknown quantization 'int4': choose one of int8, none"):
         quantize_pipeline(trained_dir, tmp_path / "out", backend="onnx", quantization="int4")
     with pytest.raises(ValueError, match="unknown quantization 'none': choose one of int8"):
@@ -167,14 +166,14 @@ def test_bad_settings_name_the_value(tmp_path, trained_dir, onnx_int8):  # noqa:
         nlp.add_pipe("transformer", config={"model": model})
 
 
-def test_missing_onnxruntime_names_the_extra(monkeypatch, trained_dir, tmp_path):  # noqa: F811
+def test_missing_onnxruntime_names_the_extra(monkeypatch, trained_dir, tmp_path):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime now raises ImportError
     with pytest.raises(ImportError, match=r"pip install 'spacy_ft\[onnx\]'"):
         quantize_pipeline(trained_dir, tmp_path / "out", backend="onnx")
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_exports(trained_dir, tmp_path):  # noqa: F811
+def test_cli_exports(trained_dir, tmp_path):
     from typer.testing import CliRunner
 
     from spacy_ft.cli import app

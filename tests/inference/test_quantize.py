@@ -3,12 +3,10 @@ torch's restricted unpickler only, and predicts nearly what the fp32 one did."""
 
 from __future__ import annotations
 
-import json
 import pickle
 import subprocess
 import sys
 import textwrap
-from importlib.metadata import entry_points
 
 import pytest
 import spacy
@@ -17,10 +15,9 @@ from spacy.util import load_config
 
 from spacy_ft.inference.quantize import QUANTIZED_ARCHITECTURE, prediction_agreement, quantize_pipeline
 from spacy_ft.packaging import predictions
-from tests.ner_data import corpus
-from tests.test_packaging import trained_dir  # noqa: F401 - the tiny NER + classifier pipeline fixture
+from tests.util import ner_corpus, run_child_json
 
-TEXTS = [t for t, _ in corpus(60, seed=3)] + ["", "北京" * 200]
+TEXTS = [t for t, _ in ner_corpus(60, seed=3)] + ["", "北京" * 200]
 
 _CHILD = r"""
 import json, sys
@@ -41,7 +38,7 @@ print(json.dumps({"docs": docs, "weights_only": loads, "imported_by_hand": impor
 
 
 @pytest.fixture(scope="module")
-def quantized(trained_dir, tmp_path_factory):  # noqa: F811 - the imported fixture
+def quantized(trained_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("quantized") / "model"
     return quantize_pipeline(trained_dir, out)
 
@@ -54,13 +51,14 @@ def test_quantized_pipeline_is_smaller_and_names_the_architecture(quantized):
     assert "now int8" in quantized.summary()
 
 
-def test_quantized_pipeline_agrees_with_fp32_in_process(trained_dir, quantized):  # noqa: F811
+def test_quantized_pipeline_agrees_with_fp32_in_process(trained_dir, quantized):
     import spacy_ft.inference.quantize  # noqa: F401 - registers the architecture until the entry point is installed
 
     expected = predictions(spacy.load(trained_dir), TEXTS)
     nlp = spacy.load(quantized.out_dir)
     got = predictions(nlp, TEXTS)
-    assert sum(len(d["ents"]) for d in expected) > 0
+    assert len(got) == len(expected) == len(TEXTS)
+    assert sum(len(d["ents"]) for d in expected) > 0 and sum(len(d["ents"]) for d in got) > 0
     found = prediction_agreement(expected, got)
     assert found["same_entities"] >= 0.9 and found["same_top_class"] >= 0.9, found
     shim = nlp.get_pipe("transformer").model.layers[0].shims[0]
@@ -69,27 +67,13 @@ def test_quantized_pipeline_agrees_with_fp32_in_process(trained_dir, quantized):
         shim.begin_update(None)
 
 
-def _entry_point_installed() -> bool:
-    return bool(entry_points(group="spacy_architectures", name=QUANTIZED_ARCHITECTURE))
-
-
-@pytest.mark.skipif(not _entry_point_installed(), reason="entry point not installed yet: pip install -e .")
-def test_fresh_process_loads_with_weights_only_and_agrees(trained_dir, quantized):  # noqa: F811
+def test_fresh_process_loads_with_weights_only_and_agrees(trained_dir, quantized):
     out = run_child_json(_CHILD, quantized.out_dir, TEXTS)
+    assert len(out["docs"]) == len(TEXTS) and sum(len(d["ents"]) for d in out["docs"]) > 0
     assert not out["imported_by_hand"]
     assert out["weights_only"] and all(flag is True for flag in out["weights_only"]), out["weights_only"]
     found = prediction_agreement(predictions(spacy.load(trained_dir), TEXTS), out["docs"])
     assert found["same_entities"] >= 0.9 and found["same_top_class"] >= 0.9, found
-
-
-def run_child_json(code: str, model_dir: str, texts: list) -> dict:
-    """Run ``code`` in a fresh interpreter with the model path as argv[1] and the texts as
-    JSON on stdin; its last stdout line is JSON."""
-    result = subprocess.run(
-        [sys.executable, "-c", code, model_dir], input=json.dumps(texts), capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 class _Payload:
@@ -113,7 +97,7 @@ def test_loading_refuses_arbitrary_pickles(quantized):
         shim.from_bytes(srsly.msgpack_dumps(msg))
 
 
-def test_errors_name_the_path(tmp_path, trained_dir, quantized):  # noqa: F811
+def test_errors_name_the_path(tmp_path, trained_dir, quantized):
     with pytest.raises(ValueError, match="not found: .*missing"):
         quantize_pipeline(tmp_path / "missing", tmp_path / "out")
     (tmp_path / "empty").mkdir()
@@ -133,7 +117,7 @@ def test_errors_name_the_path(tmp_path, trained_dir, quantized):  # noqa: F811
         quantize_pipeline(trained_dir, tmp_path / "out", quantization="int4")
 
 
-def test_cli_quantize(trained_dir, tmp_path):  # noqa: F811
+def test_cli_quantize(trained_dir, tmp_path):
     from typer.testing import CliRunner
 
     from spacy_ft.cli import app

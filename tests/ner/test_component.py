@@ -1,85 +1,26 @@
 """spacy_ft_ner: entities inside jieba tokens, round trips, long docs, processes."""
 
-import random
-
 import numpy
 import pytest
 import spacy
 from spacy.tokens import Doc
 from spacy.training import Example
-from thinc.api import Adam, fix_random_seed
 
 from spacy_ft.evaluation.entities import score_char_entities
 from spacy_ft.ner.bio import allowed_transitions, bio_tags, decode, encode, spans_from_tags
 from spacy_ft.transformer.alignment import piece_spans
-from tests.conftest import JIEBA
-from tests.ner_data import corpus, glued_words
-
-WINDOW = {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 32, "stride": 24}
-ENGLISH = [
-    ("John lives in Paris .", [(0, 4, "PER"), (14, 19, "LOC")]),
-    ("Mary visited London yesterday .", [(0, 4, "PER"), (13, 19, "LOC")]),
-    ("we met Anna in Berlin .", [(7, 11, "PER"), (15, 21, "LOC")]),
-    ("Peter likes Rome .", [(0, 5, "PER"), (12, 16, "LOC")]),
-]
+from tests.util import ENGLISH_NER, build_ner, char_reference, ner_corpus, ner_examples, train_ner
 
 
 @pytest.fixture(scope="module")
-def bert_path(tmp_path_factory):
-    from spacy_ft.testing import make_tiny_bert
-
-    texts = [t for t, _ in corpus(400, 1) + corpus(100, 2)] + [t for t, _ in ENGLISH]
-    return str(make_tiny_bert(tmp_path_factory.mktemp("ner_bert"), texts))
-
-
-def build(bert_path, lang="zh", crf=False):
-    nlp = spacy.blank(lang, config={"nlp": {"tokenizer": JIEBA}} if lang == "zh" else {})
-    if lang == "zh":
-        nlp.tokenizer.add_words(glued_words())
-    nlp.add_pipe(
-        "transformer",
-        config={
-            "model": {
-                "@architectures": "spacy-transformers.TransformerModel.v3",
-                "name": bert_path,
-                "get_spans": WINDOW,
-            }
-        },
-    )
-    nlp.add_pipe("spacy_ft_ner", config={"model": {"crf": crf}})
-    return nlp
-
-
-def char_reference(text, entities):
-    """Gold on a per-character doc, as NER corpora annotate Chinese."""
-    doc = Doc(spacy.blank("zh").vocab, words=list(text), spaces=[False] * len(text))
-    doc.ents = [doc.char_span(s, e, label=label) for s, e, label in entities]
-    return doc
-
-
-def examples(nlp, data):
-    return [Example(nlp.make_doc(text), char_reference(text, ann["entities"])) for text, ann in data]
-
-
-def train(nlp, train_examples, steps=60, seed=0):
-    fix_random_seed(seed)
-    rng = random.Random(seed)
-    nlp.initialize(lambda: train_examples)
-    optimizer = Adam(2e-3)
-    for _ in range(steps):
-        nlp.update(rng.sample(train_examples, min(16, len(train_examples))), sgd=optimizer)
-    return nlp
-
-
-@pytest.fixture(scope="module")
-def trained(bert_path):
-    nlp = build(bert_path)
-    return train(nlp, examples(nlp, corpus(300, seed=1)))
+def trained(ner_bert):
+    nlp = build_ner(ner_bert)
+    return train_ner(nlp, ner_examples(nlp, ner_corpus(300, seed=1)))
 
 
 def test_entities_inside_jieba_tokens_are_learned(trained):
-    dev = corpus(100, seed=2)
-    dev_examples = examples(trained, dev)
+    dev = ner_corpus(100, seed=2)
+    dev_examples = ner_examples(trained, dev)
     inside = sum(
         1
         for eg in dev_examples
@@ -92,15 +33,16 @@ def test_entities_inside_jieba_tokens_are_learned(trained):
     assert set(scores["ents_per_type"]) == {"PER", "LOC"}
 
 
-def test_crf_learns_and_round_trips(bert_path, tmp_path):
-    nlp = build(bert_path, crf=True)
-    train(nlp, examples(nlp, corpus(300, seed=1)))
+def test_crf_learns_and_round_trips(ner_bert, tmp_path):
+    nlp = build_ner(ner_bert, crf=True)
+    train_ner(nlp, ner_examples(nlp, ner_corpus(300, seed=1)))
     transitions = nlp.get_pipe("spacy_ft_ner").model.get_ref("crf").get_param("transitions")
     assert numpy.abs(transitions).max() > 0  # the CRF itself was trained
-    dev_examples = examples(nlp, corpus(60, seed=2))
+    dev_examples = ner_examples(nlp, ner_corpus(60, seed=2))
     assert nlp.evaluate(dev_examples)["ents_f"] >= 0.95
-    texts = [t for t, _ in corpus(10, seed=3)]
+    texts = [t for t, _ in ner_corpus(10, seed=3)]
     expected = [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in nlp.pipe(texts)]
+    assert len(expected) == len(texts) and sum(map(len, expected)) > 0  # something to compare
     nlp.to_disk(tmp_path / "crf")
     loaded = spacy.load(tmp_path / "crf")
     assert [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in loaded.pipe(texts)] == expected
@@ -113,6 +55,7 @@ def test_characters_outside_the_vocabulary_stay_separate_units(trained):
     doc = trained.get_pipe("transformer")(trained.make_doc(text))  # units are made before any split
     assert "[UNK]" in doc._.trf_data.wordpieces.strings[0]
     units = doc_units(doc, doc._.trf_data)
+    assert len(units.starts) == len(units.ends) == len(text)
     assert [(s, e) for s, e in zip(units.starts, units.ends)] == [(i, i + 1) for i in range(len(text))]
 
 
@@ -134,11 +77,14 @@ def test_tokens_are_split_and_alignment_kept(trained):
 
 
 def test_round_trip_gives_identical_entities_and_scores(trained, tmp_path):
-    texts = [t for t, _ in corpus(20, seed=3)]
+    texts = [t for t, _ in ner_corpus(20, seed=3)]
     expected = [(doc.ents, doc.spans["ents_scored"].attrs["scores"]) for doc in trained.pipe(texts)]
+    assert sum(len(ents) for ents, _ in expected) > 0  # something to compare
     trained.to_disk(tmp_path / "ner")
     loaded = spacy.load(tmp_path / "ner")
-    for doc, (ents, scores) in zip(loaded.pipe(texts), expected):
+    docs = list(loaded.pipe(texts))
+    assert len(docs) == len(expected) == len(texts)
+    for doc, (ents, scores) in zip(docs, expected):
         assert [(e.start_char, e.end_char, e.label_) for e in doc.ents] == [
             (e.start_char, e.end_char, e.label_) for e in ents
         ]
@@ -146,7 +92,7 @@ def test_round_trip_gives_identical_entities_and_scores(trained, tmp_path):
 
 
 def test_empty_whitespace_and_long_docs(trained):
-    long_text = "".join(t for t, _ in corpus(400, seed=4))[:10_000]
+    long_text = "".join(t for t, _ in ner_corpus(400, seed=4))[:10_000]
     empty, space, long_doc = trained.pipe(["", "  \n ", long_text])
     assert len(empty) == 0 and list(empty.ents) == []
     assert space.text == "  \n " and list(space.ents) == []
@@ -156,23 +102,24 @@ def test_empty_whitespace_and_long_docs(trained):
 
 
 def test_n_process_gives_same_entities(trained):
-    texts = [t for t, _ in corpus(12, seed=5)]
+    texts = [t for t, _ in ner_corpus(12, seed=5)]
     single = [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in trained.pipe(texts)]
     multi = [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in trained.pipe(texts, n_process=2)]
-    assert multi == single and any(single)
+    assert len(single) == len(texts) and any(single)
+    assert multi == single
 
 
-def test_english_word_tokens(bert_path):
-    nlp = build(bert_path, lang="en")
-    data = [(t, {"entities": ents}) for t, ents in ENGLISH]
+def test_english_word_tokens(ner_bert):
+    nlp = build_ner(ner_bert, lang="en")
+    data = [(t, {"entities": ents}) for t, ents in ENGLISH_NER]
     train_examples = [Example.from_dict(nlp.make_doc(t), {"entities": ann["entities"]}) for t, ann in data]
-    train(nlp, train_examples, steps=40)
+    train_ner(nlp, train_examples, steps=40)
     doc = nlp("John lives in Paris .")
     assert [(e.text, e.label_) for e in doc.ents] == [("John", "PER"), ("Paris", "LOC")]
 
 
-def test_no_labels_is_an_error(bert_path):
-    nlp = build(bert_path)
+def test_no_labels_is_an_error(ner_bert):
+    nlp = build_ner(ner_bert)
     with pytest.raises(ValueError, match=r"spacy_ft_ner.*no entity labels"):
         nlp.initialize(lambda: [Example(nlp.make_doc("没有实体"), nlp.make_doc("没有实体"))])
 
@@ -266,7 +213,7 @@ def test_evaluate_command_writes_the_report(trained, tmp_path):
     from spacy_ft.cli import app
 
     trained.to_disk(tmp_path / "model")
-    gold = DocBin(docs=[eg.reference for eg in examples(trained, corpus(30, seed=8))])
+    gold = DocBin(docs=[eg.reference for eg in ner_examples(trained, ner_corpus(30, seed=8))])
     gold.to_disk(tmp_path / "dev.spacy")
     result = CliRunner().invoke(
         app,

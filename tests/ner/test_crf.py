@@ -31,6 +31,7 @@ def test_partition_and_marginals_match_brute_force(n):
     log_z, unit_marginals, pair_marginals = forward_backward(emissions, transitions, start, end)
     assert log_z == pytest.approx(numpy.log(numpy.exp(scores).sum()), rel=1e-9)
     probs = numpy.exp(scores - log_z)
+    assert len(probs) == len(all_paths(n)) == len(TAGS) ** n
     for t in range(n):
         for tag in range(len(TAGS)):
             expected = sum(p for p, path in zip(probs, all_paths(n)) if path[t] == tag)

@@ -1,7 +1,7 @@
 """The HTTP server: answers, limits, micro-batching, backpressure, fuzzed bodies.
 
-Most tests use a cheap pipeline (Jieba tokenizer + the rule component of the
-annotation tests, which writes scored entities and cats like spacy_ft_ner and
+Most tests use a cheap pipeline (Jieba tokenizer + the rule component of
+tests/util.py, which writes scored entities and cats like spacy_ft_ner and
 spacy_ft_textcat) and a recorder component that logs the batches it sees;
 one test serves a briefly trained spacy_ft_ner pipeline.
 """
@@ -28,8 +28,7 @@ from spacy.util import minibatch
 
 from spacy_ft.serve import create_app
 from spacy_ft.serve.app import ServeSettings
-from tests.conftest import make_zh
-from tests.test_annotation import RULES
+from tests.util import RULES, build_ner, make_zh, ner_corpus, ner_examples, train_ner
 
 RECORDER = "test_serve_recorder"
 BIAS_STUB = "test_serve_bias_stub"
@@ -261,18 +260,13 @@ def test_fuzzed_bodies_get_2xx_or_4xx_and_the_server_keeps_answering(client, bod
 
 
 @pytest.mark.slow
-def test_trained_spacy_ft_ner_pipeline_serves_scores(tmp_path_factory):
+def test_trained_spacy_ft_ner_pipeline_serves_scores(small_ner_bert):
     """spacy_ft_ner itself, trained briefly on a tiny random BERT (~30 s alone, over
-    60 s on a busy machine; the stand-in pipeline covers the fields in the default run)."""
-    from spacy_ft.testing import make_tiny_bert
-    from tests.ner_data import corpus
-    from tests.test_ner import build, examples, train
-
-    data = corpus(60, 1)
-    bert = make_tiny_bert(tmp_path_factory.mktemp("serve_bert"), [text for text, _ in data])
-    nlp = build(str(bert))
-    train(nlp, examples(nlp, data), steps=30)
-    texts = [text for text, _ in corpus(8, 3)]
+    60 s on a busy machine; the stand-in pipeline covers the fields in the quick run)."""
+    data = ner_corpus(60, 1)
+    nlp = build_ner(small_ner_bert)
+    train_ner(nlp, ner_examples(nlp, data), steps=30)
+    texts = [text for text, _ in ner_corpus(8, 3)]
     with TestClient(create_app(nlp)) as http:
         docs = http.post("/v1/analyze", json={"texts": texts}).json()["docs"]
     found = [e for doc in docs for e in doc["entities"]]

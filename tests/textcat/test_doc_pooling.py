@@ -6,23 +6,19 @@ import spacy
 from thinc.api import reduce_mean
 
 from spacy_ft.textcat.doc_pooling import transformer_doc_pooling
-from tests.classification_data import all_texts
 
 TEXTS = ["the movie was good", "the food was bad and the day was very poor " * 6, "   "]
 
 
 @pytest.fixture(scope="module")
-def trf_datas(tmp_path_factory):
-    from spacy_ft.testing import make_tiny_bert
-
-    path = make_tiny_bert(tmp_path_factory.mktemp("bert"), all_texts())
+def trf_datas(textcat_bert):
     nlp = spacy.blank("en")
     nlp.add_pipe(
         "transformer",
         config={
             "model": {
                 "@architectures": "spacy-transformers.TransformerModel.v3",
-                "name": str(path),
+                "name": textcat_bert,
                 "get_spans": {
                     "@span_getters": "spacy-transformers.strided_spans.v1",
                     "window": 16,
@@ -49,6 +45,7 @@ def hidden(data):
 
 def test_cls_averages_first_wordpiece_of_every_window(trf_datas):
     pooled, _ = pool("cls", trf_datas)
+    assert len(pooled) == len(trf_datas) == len(TEXTS)
     for row, data in zip(pooled, trf_datas):
         numpy.testing.assert_allclose(row, hidden(data)[:, 0, :].mean(axis=0), rtol=1e-5, atol=1e-6)
 
@@ -58,6 +55,7 @@ def test_mean_matches_spacy_transformers_token_alignment(trf_datas):
 
     token_vectors, _ = trfs2arrays(reduce_mean(), 1.0).begin_update(trf_datas[:2])
     pooled, _ = pool("mean", trf_datas[:2])
+    assert len(pooled) == len(token_vectors) == 2
     for row, tokens, data in zip(pooled, token_vectors, trf_datas):
         has_wordpieces = data.align.lengths > 0
         numpy.testing.assert_allclose(row, tokens[has_wordpieces].mean(axis=0), rtol=1e-5, atol=1e-6)
@@ -65,6 +63,7 @@ def test_mean_matches_spacy_transformers_token_alignment(trf_datas):
 
 def test_max_covers_all_windows(trf_datas):
     pooled, _ = pool("max", trf_datas[:2])
+    assert len(pooled) == 2
     for row, data in zip(pooled, trf_datas):
         flat = hidden(data).reshape(-1, hidden(data).shape[-1])
         numpy.testing.assert_allclose(row, flat[data.align.dataXd.ravel()].max(axis=0), rtol=1e-6)

@@ -9,7 +9,7 @@ import pytest
 import spacy
 
 from spacy_ft.tokenizer.component import JiebaTokenizer, merge_whitespace
-from tests.conftest import make_zh
+from tests.util import make_zh
 
 TRICKY = [
     "",
@@ -130,6 +130,7 @@ def test_tokenizer_pickles_with_its_dictionary():
     nlp("warm up so a jieba instance with locks exists")
     clone = pickle.loads(pickle.dumps(nlp))
     assert isinstance(clone.tokenizer, JiebaTokenizer)
+    assert "蓝鲸大模型" in [t.text for t in nlp("蓝鲸大模型发布")]  # the user word is used
     assert [t.text for t in clone("蓝鲸大模型发布")] == [t.text for t in nlp("蓝鲸大模型发布")]
     assert clone.tokenizer.user_dict == nlp.tokenizer.user_dict
 
@@ -140,8 +141,8 @@ def test_n_process_gives_same_docs():
     texts = [f"第{i}条：蓝鲸大模型在北京发布 {i}  次" for i in range(40)] + ["", " "]
     single = [[(t.text, t.whitespace_) for t in doc] for doc in nlp.pipe(texts, n_process=1)]
     multi = [[(t.text, t.whitespace_) for t in doc] for doc in nlp.pipe(texts, n_process=2, batch_size=8)]
+    assert len(single) == len(texts) and any("蓝鲸大模型" == t for t, _ in single[0])
     assert multi == single
-    assert any("蓝鲸大模型" == t for t, _ in single[0])
 
 
 def test_non_string_input_is_rejected(zh_nlp):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jieba
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -53,6 +54,7 @@ def non_space(words):
     return [w for w in words if not w.isspace()]
 
 
+@pytest.mark.slow  # 3000 examples
 @FUZZ
 @given(text=texts)
 def test_text_offsets_and_tokens(zh_nlp, zh_nlp_fast, text):
@@ -65,6 +67,7 @@ def test_text_offsets_and_tokens(zh_nlp, zh_nlp_fast, text):
     assert non_space([t.text for t in zh_nlp_fast(text)]) == expected
 
 
+@pytest.mark.slow  # 1000 examples
 @settings(max_examples=1000, deadline=None)
 @given(text=texts)
 def test_no_hmm_matches_jieba(zh_nlp_no_hmm, text):

@@ -8,7 +8,7 @@ import pytest
 import spacy
 
 from spacy_ft.tokenizer.user_dict import UserDictEntry, UserDictError, coerce_entry, read_user_dict
-from tests.conftest import JIEBA, make_zh
+from tests.util import JIEBA, make_zh
 
 WORD = "蓝鲸大模型"
 TEXT = "蓝鲸大模型和云杉计算在北京发布"
@@ -137,4 +137,5 @@ def test_backend_can_be_switched_at_load_time(tmp_path):
     nlp.to_disk(tmp_path / "p")
     fast = spacy.load(tmp_path / "p", config={"nlp": {"tokenizer": {"backend": "jieba_next"}}})
     assert fast.tokenizer.backend == "jieba_next"
+    assert WORD in words(nlp)  # the user word is used, and must survive the reload
     assert words(fast) == words(nlp)

@@ -1,9 +1,10 @@
 """Hyperparameter search (`python -m spacy_ft tune`): the space file, overrides,
 pruning, resuming, the report, both engines and the missing-extra message.
 
-Real trials train configs/en_cpu.cfg with a tiny random BERT (from
-tests/test_configs.py) for a few steps; pruning is tested with a fake trainer
-whose scores are known, so it does not depend on what a tiny model learns.
+Real trials train configs/en_cpu.cfg with a tiny random BERT (conftest's
+``config_bert``, as in tests/test_configs.py) for a few steps; pruning is tested
+with a fake trainer whose scores are known, so it does not depend on what a tiny
+model learns.
 """
 
 import csv
@@ -11,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+import optuna
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -18,9 +20,7 @@ from typer.testing import CliRunner
 from spacy_ft.cli import app
 from spacy_ft.tune.space import DEFAULT_SPACE, SearchSpace, apply_params, load_space
 from spacy_ft.tune.study import TuneSettings
-from tests.test_configs import ROOT, _corpus, tiny_bert  # noqa: F401  (tiny_bert is a fixture)
-
-optuna = pytest.importorskip("optuna")
+from tests.util import ROOT, config_corpus
 
 CONFIG = ROOT / "configs" / "en_cpu.cfg"
 SPACE = {
@@ -147,13 +147,13 @@ def test_pruner_stops_a_trial_that_scores_below_the_first(tmp_path):
     assert calls == [[0, 2, 4], [], []]  # pruned at the first report, before training went on
 
 
-def test_tune_trains_resumes_and_writes_the_report(tiny_bert, tmp_path):  # noqa: F811
-    corpus = _corpus("en", tmp_path / "en.spacy")
+def test_tune_trains_resumes_and_writes_the_report(config_bert, tmp_path):
+    corpus = config_corpus("en", tmp_path / "en.spacy")
     space = write_space(tmp_path, SPACE)
     out = tmp_path / "out"
     storage = f"sqlite:///{tmp_path / 'tune.db'}"
     base = ["tune", str(CONFIG), "--space", str(space), "--output", str(out), "--storage", storage,
-            "--pruner", "none", *cli_args(tiny_bert, corpus)]
+            "--pruner", "none", *cli_args(config_bert, corpus)]
     runner = CliRunner()
     first = runner.invoke(app, [*base, "--trials", "2"])
     assert first.exit_code == 0, first.output
@@ -177,7 +177,7 @@ def test_tune_trains_resumes_and_writes_the_report(tiny_bert, tmp_path):  # noqa
 
     best = load_config(out / "best.cfg", interpolate=False)
     assert best["components"]["textcat"]["model"]["pooling"] == study.best_params["components.textcat.model.pooling"]
-    assert best["paths"]["transformer"] == tiny_bert and best["training"]["logger"]["@loggers"] == "spacy.ConsoleLogger.v1"
+    assert best["paths"]["transformer"] == config_bert and best["training"]["logger"]["@loggers"] == "spacy.ConsoleLogger.v1"
     for plot in ("optimization_history", "intermediate_values", "param_importances"):
         assert (out / "plots" / f"{plot}.html").is_file()
     assert "Best: trial" in second.output and "3 trials" in second.output
@@ -193,16 +193,17 @@ def test_missing_extra_names_the_extra_to_install(monkeypatch, tmp_path):
 
 
 @pytest.mark.slow  # a local Ray instance and two trial workers: ~2 min on 2 busy cores
-def test_ray_engine_runs_the_same_study(tiny_bert, tmp_path):  # noqa: F811
-    ray = pytest.importorskip("ray")
+def test_ray_engine_runs_the_same_study(config_bert, tmp_path):
+    import ray
+
     from spacy_ft.tune.run import tune
 
-    corpus = _corpus("en", tmp_path / "en.spacy")
+    corpus = config_corpus("en", tmp_path / "en.spacy")
     settings = TuneSettings(str(CONFIG), tmp_path / "out", trials=2, startup_trials=1)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         summary = tune(
-            CONFIG, settings, space_path=write_space(tmp_path, SPACE), overrides=overrides(tiny_bert, corpus),
+            CONFIG, settings, space_path=write_space(tmp_path, SPACE), overrides=overrides(config_bert, corpus),
             engine="ray", plots="none",
         )
     finally:
