@@ -10,23 +10,21 @@ import typer
 from spacy_ft.cli._util import app, load_pipeline
 
 
-def check_annotation_args(fmt: str, input_path: Path) -> None:
-    """Bad arguments of the annotation commands as usage errors, before the model loads."""
+def check_annotation_format(fmt: str) -> None:
+    """A bad --format as a usage error, before the model loads (typer checks the paths)."""
     from spacy_ft.annotation.writers import check_format
 
     try:
         check_format(fmt)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
-    if not input_path.is_file():
-        raise typer.BadParameter(f"input file not found: {input_path}")
 
 
 @app.command("annotate")
 def annotate_command(
     model: str = typer.Argument(..., help="Pipeline directory or package"),
     input_path: Path = typer.Argument(
-        ...,
+        ..., exists=True, dir_okay=False,
         help='Raw text (one doc per line), JSONL ({"text", "id"?, "meta"?}) or Parquet (text, id?)',
     ),
     output_path: Optional[Path] = typer.Argument(None, help="Where to write the tasks (default: stdout)"),
@@ -63,8 +61,6 @@ def annotate_command(
     for name, value, choices in (("--format", fmt, OUTPUT_FORMATS), ("--engine", engine, ENGINES)):
         if value not in choices:
             raise typer.BadParameter(f"{name} {value!r}: expected one of {', '.join(choices)}")
-    if not input_path.is_file():
-        raise typer.BadParameter(f"input file not found: {input_path}")
     if fmt == "parquet" and output_path is None:
         raise typer.BadParameter("--format parquet needs an OUTPUT file, not stdout")
     pipeline = model
@@ -103,7 +99,7 @@ def annotate_command(
 @app.command("import-annotations")
 def import_annotations_command(
     input_path: Path = typer.Argument(
-        ..., help="Corrected export: Prodigy JSONL, Label Studio JSON or doccano JSONL"
+        ..., exists=True, dir_okay=False, help="Corrected export: Prodigy JSONL, Label Studio JSON or doccano JSONL"
     ),
     output_path: Path = typer.Argument(..., help="Output .spacy file"),
     fmt: str = typer.Option(..., "--format", "-f", help="prodigy, label-studio or doccano"),
@@ -127,7 +123,7 @@ def import_annotations_command(
     from spacy_ft.annotation import import_annotations
     from spacy_ft.annotation.readers import ANSWERS
 
-    check_annotation_args(fmt, input_path)
+    check_annotation_format(fmt)
     kept = [answer.strip() for answer in answers.split(",") if answer.strip()]
     if not kept or set(kept) - set(ANSWERS):
         raise typer.BadParameter(f"--answers {answers!r}: expected some of {', '.join(ANSWERS)}")

@@ -13,7 +13,7 @@ from spacy_ft.cli._util import app, load_pipeline
 
 @app.command("augment")
 def augment_command(
-    input_path: Path = typer.Argument(..., help="Training docs (.spacy)"),
+    input_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Training docs (.spacy)"),
     output_path: Path = typer.Argument(..., help="Output .spacy with the counterfactual copies"),
     lang: str = typer.Option("zh", help="Language of the term list and tokenizer (zh: Jieba)"),
     model: Optional[str] = typer.Option(None, help="Tokenize the copies with this pipeline's tokenizer"),
@@ -59,7 +59,7 @@ def _term_list(lang: str, extra: list[Path]):
 @app.command("bias-audit")
 def bias_audit_command(
     model: str = typer.Argument(..., help="Trained pipeline directory or package"),
-    data_path: Path = typer.Argument(..., help="Gold data: .spacy, or .jsonl (text, cats/label, entities)"),
+    data_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Gold data: .spacy, or .jsonl (text, cats/label, entities)"),
     output_dir: Path = typer.Option(Path("bias_audit"), "--output-dir", "-o", help="Where audit.json/html, summary.txt go"),
     attributes: Optional[str] = typer.Option(None, help="Comma-separated attributes (default: all of the term list)"),
     positive_label: Optional[str] = typer.Option(None, help="Label judged as the positive decision (default: POS-like or the second label)"),
@@ -107,7 +107,7 @@ def bias_audit_command(
 
 @app.command("reweigh")
 def reweigh_command(
-    input_path: Path = typer.Argument(..., help="Training docs (.spacy) with gold doc.cats"),
+    input_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Training docs (.spacy) with gold doc.cats"),
     output_path: Path = typer.Argument(..., help="Output .spacy with doc.user_data[weight-key] set"),
     lang: str = typer.Option("zh", help="Language of the term list"),
     attribute: str = typer.Option("gender", help="Protected attribute whose groups are balanced"),
@@ -130,7 +130,7 @@ def reweigh_command(
 @app.command("fit-group-thresholds")
 def fit_group_thresholds_command(
     model: str = typer.Argument(..., help="Trained pipeline directory or package"),
-    dev_path: Path = typer.Argument(..., help="Dev data (.spacy) with gold doc.cats"),
+    dev_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Dev data (.spacy) with gold doc.cats"),
     output: Path = typer.Argument(..., help="Where to write the pipeline with the thresholds"),
     attribute: str = typer.Option("gender", help="Protected attribute whose groups get their own threshold"),
     positive_label: Optional[str] = typer.Option(None, help="Label the thresholds decide (default: POS-like or the second label)"),

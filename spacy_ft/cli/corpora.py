@@ -12,7 +12,7 @@ from spacy_ft.cli._util import app, load_pipeline
 
 @app.command("convert")
 def convert_command(
-    input_path: Path = typer.Argument(..., help="Corpus file"),
+    input_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Corpus file"),
     output_path: Path = typer.Argument(..., help="Output .spacy file"),
     fmt: str = typer.Option(
         "char",

@@ -14,7 +14,7 @@ from spacy_ft.cli._util import app
 def init_char_bert_command(
     output_dir: Path = typer.Argument(..., help="Where to write the model (config, weights, vocab)"),
     texts: list[Path] = typer.Option(
-        [], "--texts", help="Text / JSONL corpora whose characters join the vocabulary (repeatable)"
+        [], "--texts", exists=True, dir_okay=False, help="Text / JSONL corpora whose characters join the vocabulary (repeatable)"
     ),
     hidden_size: int = typer.Option(128, help="Hidden size"),
     layers: int = typer.Option(2, help="Transformer layers"),
@@ -29,8 +29,6 @@ def init_char_bert_command(
 
     corpus_text = []
     for path in texts:
-        if not path.is_file():
-            raise typer.BadParameter(f"--texts file not found: {path}")
         corpus_text.append(path.read_text(encoding="utf-8"))
     path = write_char_bert(
         output_dir, corpus_text, hidden_size=hidden_size, layers=layers, heads=heads,

@@ -13,7 +13,7 @@ from spacy_ft.cli._util import app
 @app.command("evaluate")
 def evaluate_command(
     model: str = typer.Argument(..., help="Trained pipeline directory or package"),
-    data_path: Path = typer.Argument(..., help="Gold data (.spacy)"),
+    data_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Gold data (.spacy)"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the scores as JSON here"),
     text_output: Optional[Path] = typer.Option(
         None, "--text", help="Write the printed report (entity types, cats, confusion) here"
@@ -35,8 +35,6 @@ def evaluate_command(
     from spacy_ft.evaluation.entities import entity_report, format_entity_report
     from spacy_ft.evaluation.gold import predict_gold
 
-    if not data_path.is_file():
-        raise typer.BadParameter(f"gold data not found: {data_path}")
     nlp = spacy.load(model)
     examples = predict_gold(nlp, data_path)
     references = [example.reference for example in examples]
@@ -73,7 +71,7 @@ def evaluate_command(
 @app.command("tune-thresholds")
 def tune_thresholds_command(
     model: str = typer.Argument(..., help="Trained pipeline directory or package"),
-    dev_path: Path = typer.Argument(..., help="Dev data (.spacy) with gold doc.cats"),
+    dev_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Dev data (.spacy) with gold doc.cats"),
     output: Path = typer.Argument(..., help="Where to write the pipeline with tuned thresholds"),
     component: Optional[str] = typer.Option(
         None, help="Classifier name (default: the only spacy_ft_textcat)"

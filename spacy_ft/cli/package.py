@@ -13,10 +13,10 @@ from spacy_ft.cli._util import app
 
 @app.command("smoke-load")
 def smoke_load_command(
-    dist: Path = typer.Argument(..., help="Built pipeline package (.tar.gz or .whl from spacy package)"),
+    dist: Path = typer.Argument(..., exists=True, dir_okay=False, help="Built pipeline package (.tar.gz or .whl from spacy package)"),
     name: str = typer.Argument(..., help="Its package name, e.g. zh_ft_demo"),
-    reference: Path = typer.Argument(..., help="The trained pipeline directory it was built from"),
-    texts_path: Path = typer.Argument(..., help="Texts to compare on: one per line, or JSONL with 'text'"),
+    reference: Path = typer.Argument(..., exists=True, file_okay=False, help="The trained pipeline directory it was built from"),
+    texts_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Texts to compare on: one per line, or JSONL with 'text'"),
     venv_dir: Path = typer.Option(Path("packages/smoke-venv"), help="Where to create the fresh environment"),
     limit: int = typer.Option(100, help="Compare on at most this many texts"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the result as JSON here"),
@@ -28,8 +28,6 @@ def smoke_load_command(
 
     from spacy_ft.packaging import smoke_load
 
-    if not texts_path.is_file():
-        raise typer.BadParameter(f"texts file not found: {texts_path}")
     lines = texts_path.read_text(encoding="utf-8").splitlines()
     if texts_path.suffix == ".jsonl":
         texts = [json.loads(line)["text"] for line in lines if line.strip()]

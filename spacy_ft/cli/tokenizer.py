@@ -17,7 +17,7 @@ def tokenize_command(
     model: str = typer.Argument(
         ..., help="Pipeline directory or package, or 'zh' for the Jieba tokenizer alone"
     ),
-    input_path: Optional[Path] = typer.Argument(None, help="Text file, one doc per line (default: stdin)"),
+    input_path: Optional[Path] = typer.Argument(None, exists=True, dir_okay=False, help="Text file, one doc per line (default: stdin)"),
     output_format: str = typer.Option(
         "text", "--format", "-f", help="'text' (tokens split by ' | ') or 'jsonl'"
     ),
@@ -25,8 +25,6 @@ def tokenize_command(
     """Tokenize text and print the tokens with their character offsets."""
     if output_format not in ("text", "jsonl"):
         raise typer.BadParameter(f"--format must be 'text' or 'jsonl', got {output_format!r}")
-    if input_path is not None and not input_path.is_file():
-        raise typer.BadParameter(f"input file not found: {input_path}")
     nlp = load_pipeline(model)
     stream = input_path.open(encoding="utf-8") if input_path else sys.stdin
     with stream:
