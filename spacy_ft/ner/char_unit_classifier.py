@@ -13,7 +13,7 @@ from spacy.util import registry
 from thinc.api import Linear, Model
 from thinc.types import Floats2d
 
-from spacy_ft.ner.unit_classifier import crf_params
+from spacy_ft.ner.unit_classifier import crf_params, score_units
 from spacy_ft.ner.units import DocUnits
 from spacy_ft.transformer.head_dropout import head_dropout
 
@@ -84,18 +84,11 @@ def _forward(model: Model, docs: List, is_train: bool) -> Tuple[List[Tuple[DocUn
         all_units.append(units)
         all_rows.append(xp.asarray(rows, dtype="i"))
     features = [array[rows] if len(rows) else ops.alloc2f(0, width) for array, rows in zip(arrays, all_rows)]
-    sizes = [len(f) for f in features]
-    X = xp.concatenate(features) if features else ops.alloc2f(0, width)
-    X_dropped, backprop_dropout = model.get_ref("dropout")(X, is_train)
-    logits, backprop_output = output_layer(X_dropped, is_train)
-    splits = xp.cumsum(xp.asarray(sizes))[:-1].tolist() if sizes else []
-    per_doc = xp.split(logits, splits) if sizes else []
+    per_doc, backprop_scores = score_units(model, features, width, is_train)
     outputs = list(zip(all_units, per_doc))
 
     def backprop(d_outputs: List[Floats2d]) -> List:
-        d_logits = xp.concatenate(d_outputs) if d_outputs else ops.alloc2f(0, logits.shape[1])
-        d_X = backprop_dropout(backprop_output(d_logits))
-        d_per_doc = xp.split(d_X, splits) if sizes else []
+        d_per_doc = backprop_scores(d_outputs)
         d_arrays = []
         for array, rows, d_features in zip(arrays, all_rows, d_per_doc):
             d_array = ops.alloc2f(*array.shape)

@@ -13,7 +13,7 @@ zero, so training starts exactly from the piece's vector. Units that are whole
 pieces get neither.
 """
 
-from typing import Callable, List, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import numpy
 from thinc.api import Embed, HashEmbed, Linear, Model, zero_init
@@ -138,23 +138,16 @@ def _forward(model: Model, docs: List, is_train: bool) -> Tuple[List[Tuple[DocUn
             ops.scatter_add(doc_features, unit_ids, flat[rows] * weights)
         gathers.append((trf_data, hidden.shape, unit_ids, rows, weights))
         features.append(doc_features)
-    sizes = [len(f) for f in features]
-    X = xp.concatenate(features) if features else ops.alloc2f(0, width)
-    X, backprop_characters = _add_character_embeddings(model, all_units, X, is_train)
-    X_dropped, backprop_dropout = model.get_ref("dropout")(X, is_train)
-    logits, backprop_output = output_layer(X_dropped, is_train)
-    splits = xp.cumsum(xp.asarray(sizes))[:-1].tolist() if sizes else []
-    per_doc = xp.split(logits, splits) if sizes else []
+    per_doc, backprop_scores = score_units(
+        model, features, width, is_train, lambda X: _add_character_embeddings(model, all_units, X, is_train)
+    )
     outputs = list(zip(all_units, per_doc))
 
     def backprop(d_outputs: List[Floats2d]) -> List:
         from spacy_transformers.data_classes import TransformerData
         from transformers.file_utils import ModelOutput
 
-        d_logits = xp.concatenate(d_outputs) if d_outputs else ops.alloc2f(0, logits.shape[1])
-        d_X = backprop_dropout(backprop_output(d_logits))
-        backprop_characters(d_X)
-        d_per_doc = xp.split(d_X, splits) if sizes else []
+        d_per_doc = backprop_scores(d_outputs)
         d_trf_datas = []
         for gather, d_features in zip(gathers, d_per_doc):
             if gather is None:
@@ -173,6 +166,39 @@ def _forward(model: Model, docs: List, is_train: bool) -> Tuple[List[Tuple[DocUn
         return backprop_tok2vec(d_trf_datas)
 
     return outputs, backprop
+
+
+def score_units(
+    model: Model,
+    features: List[Floats2d],
+    width: int,
+    is_train: bool,
+    before_dropout: Optional[Callable[[Floats2d], Tuple[Floats2d, Callable]]] = None,
+) -> Tuple[List[Floats2d], Callable[[List[Floats2d]], List[Floats2d]]]:
+    """The part every NER head shares: per-doc unit features, all docs at once, through
+    the head's dropout and output layer to per-doc logits; the callback maps per-doc
+    logit gradients back to per-doc feature gradients. ``before_dropout`` may add to
+    the features (the wordpiece head's character embeddings)."""
+    ops = model.ops
+    xp = ops.xp
+    output_layer = model.get_ref("output_layer")
+    sizes = [len(f) for f in features]
+    X = xp.concatenate(features) if features else ops.alloc2f(0, width)
+    backprop_added: Callable = lambda d_X: None  # noqa: E731
+    if before_dropout is not None:
+        X, backprop_added = before_dropout(X)
+    X_dropped, backprop_dropout = model.get_ref("dropout")(X, is_train)
+    logits, backprop_output = output_layer(X_dropped, is_train)
+    splits = xp.cumsum(xp.asarray(sizes))[:-1].tolist() if sizes else []
+    per_doc = xp.split(logits, splits) if sizes else []
+
+    def backprop(d_outputs: List[Floats2d]) -> List[Floats2d]:
+        d_logits = xp.concatenate(d_outputs) if d_outputs else ops.alloc2f(0, logits.shape[1])
+        d_X = backprop_dropout(backprop_output(d_logits))
+        backprop_added(d_X)
+        return xp.split(d_X, splits) if sizes else []
+
+    return per_doc, backprop
 
 
 def _add_character_embeddings(model: Model, all_units: List[DocUnits], X: Floats2d, is_train: bool):
