@@ -67,3 +67,30 @@ def test_english_cpu_default_model_resolves_offline():
     config = load_config(ROOT / "configs" / "en_cpu.cfg", interpolate=False)
     path = Path(resolve_model_name(config["paths"]["transformer"]))
     assert (path / "config.json").is_file() and not str(config["paths"]["transformer"]).startswith("/")
+
+
+def test_transformer_free_chinese_config_trains_and_labels_characters(tmp_path):
+    """configs/zh_cpu_fast.cfg: character encoder + textcat + NER + bias + cleanup, no transformer."""
+    corpus = config_corpus("zh", tmp_path / "zh.spacy")
+    overrides = {
+        "paths.train": str(corpus),
+        "paths.dev": str(corpus),
+        "paths.user_dict": str(ROOT / "assets" / "user_dict_zh.txt"),
+    }
+    config = load_config(ROOT / "configs" / "zh_cpu_fast.cfg", overrides=overrides, interpolate=False)
+    training = config["training"]
+    assert training["max_steps"] == training["optimizer"]["learn_rate"]["total_steps"]
+    assert "transformer" not in config["components"]
+    nlp = init_nlp(config)
+    assert nlp.pipe_names == ["char_encoder", "textcat", "ner", "bias", "trf_cleanup"]
+    user_word = nlp.tokenizer.user_dict[0].word
+    from spacy_ft.char_encoder.model import get_lexicon
+
+    assert user_word in get_lexicon(nlp.get_pipe("char_encoder").model)  # the tokenizer's dictionary
+    examples = [Example(nlp.make_doc(doc.text), doc) for doc in DocBin().from_disk(corpus).get_docs(nlp.vocab)]
+    losses = nlp.update(examples, sgd=nlp.create_optimizer())
+    assert losses["textcat"] > 0 and losses["ner"] > 0
+    doc = nlp(examples[0].reference.text)
+    assert set(doc.cats) == {"POS", "NEG"} and abs(sum(doc.cats.values()) - 1.0) < 1e-5
+    assert doc._.char_tensor is None  # trf_cleanup ran last
+    assert [span.label_ for span in doc.spans["bias_terms"]] == ["male"]
