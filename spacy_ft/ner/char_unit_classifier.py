@@ -10,12 +10,11 @@ component, BIO decoding, CRF and token splitting are the wordpiece head's own.
 from typing import Callable, List, Optional, Tuple
 
 from spacy.util import registry
-from thinc.api import Linear, Model
+from thinc.api import Model
 from thinc.types import Floats2d
 
-from spacy_ft.ner.unit_classifier import crf_params, score_units
+from spacy_ft.ner.unit_classifier import head_layers, init_output_dims, score_units
 from spacy_ft.ner.units import DocUnits
-from spacy_ft.transformer.head_dropout import head_dropout
 
 
 @registry.architectures("spacy_ft.CharTokenClassifier.v1")
@@ -23,13 +22,7 @@ def build_char_token_classifier(
     tok2vec: Model, dropout: float = 0.1, crf: bool = True, nO: Optional[int] = None
 ) -> Model:
     """Model[List[Doc], List[Tuple[DocUnits, Floats2d]]]: BIO logits per character."""
-    output_layer = Linear(nO=nO)
-    dropout_layer = head_dropout(dropout)
-    layers = [tok2vec, dropout_layer, output_layer]
-    refs = {"tok2vec": tok2vec, "dropout": dropout_layer, "output_layer": output_layer}
-    if crf:
-        refs["crf"] = crf_params(nO)
-        layers.append(refs["crf"])
+    layers, refs = head_layers(tok2vec, dropout, nO, crf)
     return Model("char_unit_classifier", _forward, init=_init, layers=layers, refs=refs, dims={"nO": nO})
 
 
@@ -53,11 +46,7 @@ def char_units(doc) -> Tuple[DocUnits, List[int]]:
 def _init(model: Model, X=None, Y=None) -> None:
     tok2vec = model.get_ref("tok2vec")
     output_layer = model.get_ref("output_layer")
-    if model.has_dim("nO"):
-        output_layer.set_dim("nO", model.get_dim("nO"))
-        if model.has_ref("crf"):
-            model.get_ref("crf").set_dim("nO", model.get_dim("nO"))
-            model.get_ref("crf").initialize()
+    init_output_dims(model)
     if X is not None:
         tok2vec.initialize(X=X)
     if tok2vec.has_dim("nO"):

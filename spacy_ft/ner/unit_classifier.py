@@ -13,7 +13,7 @@ zero, so training starts exactly from the piece's vector. Units that are whole
 pieces get neither.
 """
 
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy
 from thinc.api import Embed, HashEmbed, Linear, Model, zero_init
@@ -46,13 +46,7 @@ def unit_classifier(
         raise ValueError(
             f"[spacy_ft_ner] max_position must be >= 0 and character_rows >= 1: got {max_position}, {character_rows}"
         )
-    output_layer = Linear(nO=nO)
-    dropout_layer = head_dropout(dropout)  # the configured rate, not nlp.update's drop
-    layers = [tok2vec, dropout_layer, output_layer]
-    refs = {"tok2vec": tok2vec, "dropout": dropout_layer, "output_layer": output_layer}
-    if crf:
-        refs["crf"] = crf_params(nO)
-        layers.append(refs["crf"])
+    layers, refs = head_layers(tok2vec, dropout, nO, crf)
     attrs = {}
     if character_units != "none":
         refs["position_embed"] = Embed(nO=None, nV=max_position + 1, initializer=zero_init)
@@ -64,6 +58,29 @@ def unit_classifier(
     return Model(
         "unit_classifier", _forward, init=_init, layers=layers, refs=refs, dims={"nO": nO}, attrs=attrs
     )
+
+
+def head_layers(tok2vec: Model, dropout: float, nO: Optional[int], crf: bool) -> Tuple[List[Model], Dict[str, Model]]:
+    """The layers and refs every NER head has, in the order saved pipelines hold them:
+    the encoder, the head's dropout (its configured rate, not nlp.update's drop), the
+    output layer and, with ``crf``, the CRF's parameters."""
+    output_layer = Linear(nO=nO)
+    dropout_layer = head_dropout(dropout)
+    layers = [tok2vec, dropout_layer, output_layer]
+    refs = {"tok2vec": tok2vec, "dropout": dropout_layer, "output_layer": output_layer}
+    if crf:
+        refs["crf"] = crf_params(nO)
+        layers.append(refs["crf"])
+    return layers, refs
+
+
+def init_output_dims(model: Model) -> None:
+    """Give the output layer and the CRF the head's number of tags, once it is known."""
+    if model.has_dim("nO"):
+        model.get_ref("output_layer").set_dim("nO", model.get_dim("nO"))
+        if model.has_ref("crf"):
+            model.get_ref("crf").set_dim("nO", model.get_dim("nO"))
+            model.get_ref("crf").initialize()
 
 
 def crf_params(n_tags=None) -> Model:
@@ -87,11 +104,7 @@ def _init_crf(model: Model, X=None, Y=None) -> None:
 def _init(model: Model, X=None, Y=None) -> None:
     tok2vec = model.get_ref("tok2vec")
     output_layer = model.get_ref("output_layer")
-    if model.has_dim("nO"):
-        output_layer.set_dim("nO", model.get_dim("nO"))
-        if model.has_ref("crf"):
-            model.get_ref("crf").set_dim("nO", model.get_dim("nO"))
-            model.get_ref("crf").initialize()
+    init_output_dims(model)
     if X is None:
         return
     tok2vec.initialize(X=X)

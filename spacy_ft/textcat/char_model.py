@@ -9,11 +9,10 @@ from typing import List, Optional
 
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import Linear, Model, chain, list2ragged, reduce_max, reduce_mean
+from thinc.api import Model, chain, list2ragged, reduce_max, reduce_mean
 from thinc.types import Floats2d
 
-from spacy_ft.textcat.model import OUTPUT_INITS
-from spacy_ft.transformer.head_dropout import head_dropout
+from spacy_ft.textcat.model import OUTPUT_INITS, classifier_head
 from spacy_ft.validation import check_choice
 
 POOLINGS = {"mean": reduce_mean, "max": reduce_max}
@@ -29,13 +28,6 @@ def build_char_classifier(
 ) -> Model[List[Doc], Floats2d]:
     """``output_init = "zero"`` and no dropout by default: the recipe that trains a
     classifier from scratch most stably (see the README's classifier benchmark)."""
-    check_choice(pooling, POOLINGS, "pooling", component="spacy_ft_textcat")
     check_choice(output_init, OUTPUT_INITS, "output_init", component="spacy_ft_textcat")
-    output_layer = Linear(nO=nO, init_W=OUTPUT_INITS[output_init])
-    dropout_layer = head_dropout(dropout)
-    model = chain(tok2vec, list2ragged(), POOLINGS[pooling](), dropout_layer, output_layer)
-    model.set_ref("tok2vec", tok2vec)
-    model.set_ref("head_dropout", dropout_layer)
-    model.set_ref("output_layer", output_layer)
-    model.attrs["pooling"] = pooling
-    return model
+    check_choice(pooling, POOLINGS, "pooling", component="spacy_ft_textcat")
+    return classifier_head(tok2vec, chain(list2ragged(), POOLINGS[pooling]()), pooling, dropout, nO, output_init)

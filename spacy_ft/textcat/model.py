@@ -44,9 +44,18 @@ def build_transformer_classifier(
     classifier benchmark has the numbers).
     """
     check_choice(output_init, OUTPUT_INITS, "output_init", component="spacy_ft_textcat")
+    return classifier_head(tok2vec, transformer_doc_pooling(pooling, grad_factor), pooling, dropout, nO, output_init)
+
+
+def classifier_head(
+    tok2vec: Model, pooling_layer: Model, pooling: str, dropout: float, nO: Optional[int], output_init: str
+) -> Model[List[Doc], Floats2d]:
+    """encoder -> pooling -> head dropout -> linear, with the refs ``spacy_ft_textcat``
+    and the tests read; shared by the transformer and the character classifiers, which
+    check ``output_init`` before building their pooling."""
     output_layer = Linear(nO=nO, init_W=OUTPUT_INITS[output_init])
     dropout_layer = head_dropout(dropout)
-    model = chain(tok2vec, transformer_doc_pooling(pooling, grad_factor), dropout_layer, output_layer)
+    model = chain(tok2vec, pooling_layer, dropout_layer, output_layer)
     model.set_ref("tok2vec", tok2vec)
     model.set_ref("head_dropout", dropout_layer)
     model.set_ref("output_layer", output_layer)
