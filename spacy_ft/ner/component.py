@@ -101,7 +101,18 @@ class TransformerNER(TrainablePipe):
         if not docs:
             return []
         outputs = self.model.predict(docs)
-        return [self._decode(units, logits) for units, logits in outputs]
+        crf_scores = self._crf_scores()
+        if crf_scores is None:
+            return [self._decode(units, logits) for units, logits in outputs]
+        # The CRF decodes the whole batch at once: one numpy step per position of the
+        # longest doc, not one per position of every doc.
+        logits = [self.model.ops.to_numpy(doc_logits) for _, doc_logits in outputs]
+        paths = crf.batch_viterbi(logits, *crf_scores)
+        probs = crf.batch_unit_marginals(logits, *crf_scores)
+        return [
+            spans_from_tags(path, doc_probs, units.starts, units.ends, self.tags) if len(path) else []
+            for (units, _), path, doc_probs in zip(outputs, paths, probs)
+        ]
 
     @property
     def allowed(self) -> numpy.ndarray:
@@ -122,16 +133,12 @@ class TransformerNER(TrainablePipe):
         return transitions, start, to_numpy(crf_layer.get_param("end"))
 
     def _decode(self, units, logits) -> List[Tuple[int, int, str, float]]:
+        """Softmax head (no CRF): per-unit probabilities, BIO-constrained best path."""
         logits = self.model.ops.to_numpy(logits)
         if not len(logits):
             return []
-        crf_scores = self._crf_scores()
-        if crf_scores is None:
-            probs = NUMPY_OPS.softmax(logits)
-            path = decode(numpy.log(probs + 1e-12), self.allowed, self.tags)
-        else:
-            path = crf.viterbi(logits, *crf_scores)
-            _, probs, _ = crf.forward_backward(logits, *crf_scores)
+        probs = NUMPY_OPS.softmax(logits)
+        path = decode(numpy.log(probs + 1e-12), self.allowed, self.tags)
         return spans_from_tags(path, probs, units.starts, units.ends, self.tags)
 
     def set_annotations(self, docs: Iterable[Doc], predictions) -> None:

@@ -6,7 +6,15 @@ import numpy
 import pytest
 
 from spacy_ft.ner.bio import allowed_transitions, bio_tags
-from spacy_ft.ner.crf import forward_backward, masked, nll_and_gradients, path_score, viterbi
+from spacy_ft.ner.crf import (
+    batch_unit_marginals,
+    batch_viterbi,
+    forward_backward,
+    masked,
+    nll_and_gradients,
+    path_score,
+    viterbi,
+)
 
 TAGS = bio_tags(["PER"])
 
@@ -64,3 +72,56 @@ def test_gradients_match_finite_differences():
         down = nll_and_gradients(emissions, transitions, start, end, gold)[0]
         array[index] = original
         assert (up - down) / (2 * eps) == pytest.approx(grad[index], rel=1e-4, abs=1e-6)
+
+
+def log_space_forward(emissions, transitions, start, end):
+    """The textbook log-sum-exp recursion: the reference for long sequences."""
+    from scipy.special import logsumexp
+
+    alpha = start + emissions[0]
+    for t in range(1, len(emissions)):
+        alpha = logsumexp(alpha[:, None] + transitions, axis=0) + emissions[t]
+    return float(logsumexp(alpha + end))
+
+
+@pytest.mark.parametrize("scale", [1.0, 60.0, 400.0])
+def test_scaled_recursion_survives_long_docs_and_confident_logits(scale):
+    # 2,000 units with logits up to ~1,000 apart: a naive exp() overflows float64
+    # and unscaled products underflow; the scaled recursion must still be exact.
+    emissions, transitions, start, end = random_crf(2000, seed=7)
+    emissions = emissions * scale
+    log_z, unit_marginals, pair_marginals = forward_backward(emissions, transitions, start, end)
+    assert numpy.isfinite(log_z)
+    assert log_z == pytest.approx(log_space_forward(emissions, transitions, start, end), rel=1e-9)
+    numpy.testing.assert_allclose(unit_marginals.sum(axis=1), 1.0, atol=1e-9)
+    assert pair_marginals.sum() == pytest.approx(1999, rel=1e-6)
+    # The marginals' best tags follow the Viterbi path wherever the model is sure.
+    if scale >= 60:
+        path = viterbi(emissions, transitions, start, end)
+        assert (unit_marginals.argmax(axis=1) == numpy.array(path)).mean() > 0.99
+
+
+def test_batched_decoding_equals_one_doc_at_a_time():
+    # Docs of mixed lengths, an empty one among them, in no particular order.
+    docs = [random_crf(n, seed=10 + n) for n in (5, 1, 0, 12, 3, 12)]
+    _, transitions, start, end = docs[0]
+    emissions = [doc[0] for doc in docs]
+    paths = batch_viterbi(emissions, transitions, start, end)
+    marginals = batch_unit_marginals(emissions, transitions, start, end)
+    assert len(paths) == len(marginals) == len(emissions)
+    for doc_emissions, path, doc_marginals in zip(emissions, paths, marginals):
+        assert len(path) == len(doc_emissions) == len(doc_marginals)
+        if not len(doc_emissions):
+            continue
+        assert path == viterbi(doc_emissions, transitions, start, end)
+        expected = forward_backward(doc_emissions, transitions, start, end)[1]
+        numpy.testing.assert_allclose(doc_marginals, expected, atol=1e-9)
+
+
+def test_batched_marginals_fall_back_when_scores_underflow():
+    emissions, transitions, start, end = random_crf(300, seed=3)
+    extreme = [emissions * 400, emissions[:40]]
+    marginals = batch_unit_marginals(extreme, transitions, start, end)
+    for doc_emissions, doc_marginals in zip(extreme, marginals):
+        expected = forward_backward(doc_emissions, transitions, start, end)[1]
+        numpy.testing.assert_allclose(doc_marginals, expected, atol=1e-6)
