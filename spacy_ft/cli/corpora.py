@@ -41,6 +41,11 @@ def convert_command(
     label_map: Optional[str] = typer.Option(
         None, help="csv/tsv/jsonl: rename labels, e.g. '0=NEG,1=POS' (default: keep them as written)"
     ),
+    quoting: Optional[bool] = typer.Option(
+        None,
+        "--quoting/--no-quoting",
+        help="csv/tsv: --no-quoting reads quotes as text, one row a line (unquoted TSVs such as ChnSentiCorp)",
+    ),
 ) -> None:
     """Convert a corpus to .spacy without losing an entity: tokens that an
     entity starts or ends inside are split, and the report counts them.
@@ -53,6 +58,7 @@ def convert_command(
         "label_column": label_column,
         "label_sep": label_sep,
         "label_map": label_map,
+        "quoting": quoting,
     }
     options = {key: value for key, value in options.items() if value is not None}
     unknown = set(options) - set(FORMAT_OPTIONS.get(fmt.lower(), ()))

@@ -32,8 +32,8 @@ FORMATS = tuple(READERS)
 #: Keyword options each format's reader takes (the rest take none).
 FORMAT_OPTIONS = {
     "jsonl": ("label_map",),
-    "csv": ("text_column", "label_column", "label_sep", "label_map"),
-    "tsv": ("text_column", "label_column", "label_sep", "label_map"),
+    "csv": ("text_column", "label_column", "label_sep", "label_map", "quoting"),
+    "tsv": ("text_column", "label_column", "label_sep", "label_map", "quoting"),
 }
 
 

@@ -221,14 +221,19 @@ def _is_score(value: Any) -> bool:
 # -- CSV / TSV -------------------------------------------------------------------------
 
 
-def _table_rows(path: PathLike, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+def _table_rows(path: PathLike, delimiter: str, quoting: bool = True) -> Iterator[tuple[int, list[str]]]:
     """Yield ``(first line of the row, fields)``; quoted fields may span lines.
 
     ``strict`` quoting: a stray quote would otherwise swallow the rest of the
     file into one field, so it is reported at the line its row starts.
+    ``quoting=False`` reads every quote as text, one row a line: many TSV corpora
+    (ChnSentiCorp, GLUE's) never quote and have bare quotes inside their texts.
     """
     lines = (line for _, line in read_lines(path, keepends=True))
-    reader = csv.reader(lines, delimiter=delimiter, strict=True)
+    if quoting:
+        reader = csv.reader(lines, delimiter=delimiter, strict=True)
+    else:
+        reader = csv.reader(lines, delimiter=delimiter, quoting=csv.QUOTE_NONE)
     start = 1
     while True:
         try:
@@ -237,7 +242,10 @@ def _table_rows(path: PathLike, delimiter: str) -> Iterator[tuple[int, list[str]
             return
         except csv.Error as err:
             kind = "TSV" if delimiter == "\t" else "CSV"
-            raise format_error(path, start, f"bad {kind} row ({err}; read up to line {reader.line_num})") from err
+            hint = "; if its quotes are part of the text, read it with quoting off (--no-quoting)"
+            raise format_error(
+                path, start, f"bad {kind} row ({err}; read up to line {reader.line_num}){hint if quoting else ''}"
+            ) from err
         yield start, fields
         start = reader.line_num + 1
 
@@ -263,6 +271,7 @@ def read_table(
     label_column: Optional[str] = None,
     label_sep: str = "|",
     label_map: Optional[Mapping[str, str]] = None,
+    quoting: bool = True,
 ) -> Iterator[Sample]:
     """Read a CSV (``delimiter=","``) or TSV (``"\\t"``) file with a header row,
     one text and its label(s) per row, into samples with full ``cats``.
@@ -273,9 +282,10 @@ def read_table(
     strings ("0", "1") unless ``label_map`` renames them. Every doc gets every
     label of the file (see the module docstring), so the whole file is read
     first. Empty text, a missing label or a row whose column count differs from
-    the header's raise at the row's line.
+    the header's raise at the row's line. ``quoting=False``: quotes are text (see
+    :func:`_table_rows`).
     """
-    rows = _table_rows(path, delimiter)
+    rows = _table_rows(path, delimiter, quoting)
     header_line, header = next(rows, (1, []))
     if not header:
         raise format_error(path, header_line, "expected a header row naming the text and label columns")

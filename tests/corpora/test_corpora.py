@@ -605,6 +605,40 @@ def test_tsv_multi_label_and_named_columns(tmp_path):
     assert [(s.text, s.cats) for s in samples] == [("x y", {"A": 1.0, "B": 1.0}), ("z", {"A": 0.0, "B": 1.0})]
 
 
+def test_unquoted_tsv_keeps_bare_quotes_as_text(tmp_path):
+    # ChnSentiCorp-style rows: a quote opens a field but never closes on that line.
+    text = 'label\ttext_a\n1\t"好"酒店，服务一般\n0\t他说"不要再来了\n1\t正常\n'
+    path = write(tmp_path, "reviews.tsv", text)
+    with pytest.raises(CorpusFormatError, match=re.escape(f"{path}:2: bad TSV row")) as info:
+        list(read_samples(path, "tsv"))
+    assert "--no-quoting" in str(info.value)
+    samples = list(read_samples(path, "tsv", quoting=False))
+    assert [(s.text, s.line, s.cats["1"]) for s in samples] == [
+        ('"好"酒店，服务一般', 2, 1.0),
+        ('他说"不要再来了', 3, 0.0),
+        ("正常", 4, 1.0),
+    ]
+
+
+def test_convert_command_reads_unquoted_tsv(tmp_path):
+    from typer.testing import CliRunner
+
+    from spacy_ft.cli import app
+
+    source = write(tmp_path, "reviews.tsv", 'label\ttext_a\n1\t"好"吧\n0\t差\n')
+    out = tmp_path / "reviews.spacy"
+    failed = CliRunner().invoke(app, ["convert", str(source), str(out), "-f", "tsv"])
+    assert failed.exit_code != 0 and "--no-quoting" in str(failed.exception)
+    result = CliRunner().invoke(
+        app, ["convert", str(source), str(out), "-f", "tsv", "--no-quoting", "--label-map", "0=NEG,1=POS"]
+    )
+    assert result.exit_code == 0, result.output
+    docs = list(DocBin().from_disk(out).get_docs(spacy.blank("zh").vocab))
+    assert [(doc.text, doc.cats["POS"]) for doc in docs] == [('"好"吧', 1.0), ("差", 0.0)]
+    wrong = CliRunner().invoke(app, ["convert", str(source), str(out), "-f", "jsonl", "--no-quoting"])
+    assert wrong.exit_code != 0 and "--format jsonl takes no --quoting" in wrong.output
+
+
 CSV_BAD = [
     ("text,label\nok,A\n,B\n", {}, 3, "empty text in column 'text'"),
     ("text,label\nok,A\n  ,B\n", {}, 3, "empty text in column 'text'"),
