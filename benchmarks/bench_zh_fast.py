@@ -1,0 +1,626 @@
+"""Transformer-free Chinese benchmark: the character encoder with jieba's dictionary
+(``configs/zh_cpu_fast.cfg``) against spaCy's stock zh CNN and the from-scratch
+character BERT, trained the way a user trains them.
+
+Why this script exists: issue 17 claims that a character encoder with SoftLexicon
+features from jieba's dictionary is both more accurate and faster than spaCy's own
+CNN pipeline over jieba tokens. The claim only counts if each system is trained and
+judged as a user would meet it, so this script:
+
+* converts the corpus files with ``python -m spacy_ft convert`` (jieba tokens, split
+  at gold entity edges so a token-level tagger can see every entity) and trains every
+  system with ``python -m spacy train`` on those docs, from a config file;
+* NER systems: ``char_lexicon`` (zh_cpu_fast.cfg, NER only), ``char_no_lexicon`` (the
+  same with ``lexicon = false``: what jieba's dictionary adds), ``spacy_cnn_efficiency``
+  and ``spacy_cnn_accuracy`` (``spacy init config --lang zh --pipeline ner`` with either
+  optimisation, its tokenizer swapped for spacy_ft's Jieba tokenizer; spaCy's transition
+  ``ner`` over a ``tok2vec`` CNN) and ``char_bert`` (zh_cpu.cfg: spacy_ft_ner on a
+  random character BERT learned from scratch, NER only);
+* predicts on the raw dev texts (plain jieba tokens, as in use) and scores exact
+  character offsets against the corpus files' own entities; "A >= B" gets a paired
+  bootstrap interval (:func:`spacy_ft.statistics.paired_f1_difference`);
+* times training (the whole ``spacy train`` run, initialization and evaluations
+  included) and inference (``nlp.pipe`` over the dev texts, batch 64, median of
+  ``--repeats`` passes after a warm-up, all systems in this one process, one after
+  the other); characters/s count non-space characters;
+* classification: ChnSentiCorp, ``spacy_ft_textcat`` on the character encoder against
+  spaCy's stock ``textcat`` (efficiency: bag of words; accuracy: ensemble with a CNN).
+
+Every training runs with ``--threads`` torch/BLAS threads (default 1, so that a
+measurement does not depend on what else the 2 cores are doing); inference uses
+``--infer-threads`` (default the same). spaCy's CNN runs on one core whatever the
+setting; torch can use more, which is how a user runs it (torch takes every core by
+default). Run from the repository root::
+
+    python benchmarks/bench_zh_fast.py                      # full run
+    python benchmarks/bench_zh_fast.py --workdir W --reuse --infer-threads 2   # re-time saved models
+    python benchmarks/bench_zh_fast.py --quick              # smoke run (~3 min)
+    python benchmarks/bench_zh_fast.py --datasets resume --systems char_lexicon,spacy_cnn_efficiency
+
+Without ``../shared/data`` it prints a message and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench_common import DATA_ROOT, versions
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_OUTPUT = Path("benchmarks/results/zh_fast.json")
+FAST_CONFIG = REPO / "configs/zh_cpu_fast.cfg"
+CHAR_BERT_CONFIG = REPO / "configs/zh_cpu.cfg"
+INFER_BATCH = 64
+JIEBA = {"@tokenizers": "spacy_ft.JiebaTokenizer.v1"}
+
+TARGET_RESUME = 94.0
+TARGET_WEIBO = 55.0
+
+
+@dataclass(frozen=True)
+class Corpus:
+    name: str
+    task: str  # "ner" or "textcat"
+    train: Path
+    dev: Path
+    fmt: str
+    convert_options: tuple[str, ...] = ()
+
+
+CORPORA = {
+    "resume": Corpus(
+        "resume",
+        "ner",
+        DATA_ROOT / "resume_ner/train.char.bmes",
+        DATA_ROOT / "resume_ner/dev.char.bmes",
+        "char",
+    ),
+    "weibo": Corpus(
+        "weibo",
+        "ner",
+        DATA_ROOT / "weibo_ner/weiboNER_2nd_conll.train.char.bio",
+        DATA_ROOT / "weibo_ner/weiboNER_2nd_conll.dev.char.bio",
+        "char",
+    ),
+    "chnsenticorp": Corpus(
+        "chnsenticorp",
+        "textcat",
+        DATA_ROOT / "chnsenticorp/train.tsv",
+        DATA_ROOT / "chnsenticorp/dev.tsv",
+        "tsv",
+        ("--label-map", "0=NEG,1=POS", "--no-quoting"),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class System:
+    title: str
+    kind: str  # "fast", "spacy" or "char_bert"
+    overrides: tuple[tuple[str, str], ...] = ()
+    optimize: str = ""
+    tasks: tuple[str, ...] = ("ner", "textcat")
+
+    @property
+    def steps_key(self) -> str:
+        return f"{self.kind}_{self.optimize}" if self.optimize else self.kind
+
+
+SYSTEMS = {
+    "char_lexicon": System("spacy_ft char encoder + jieba lexicon (BiLSTM)", "fast"),
+    "char_no_lexicon": System(
+        "same, no lexicon features",
+        "fast",
+        (("components.char_encoder.model.lexicon", "false"),),
+        tasks=("ner",),
+    ),
+    "char_lexicon_cnn": System(
+        "spacy_ft char encoder + jieba lexicon (CNN)",
+        "fast",
+        (("components.char_encoder.model.encoder", '"cnn"'), ("components.char_encoder.model.depth", "4")),
+        tasks=("ner",),
+    ),
+    "spacy_cnn_efficiency": System(
+        "spaCy zh CNN (efficiency) over jieba tokens", "spacy", optimize="efficiency"
+    ),
+    "spacy_cnn_accuracy": System("spaCy zh CNN (accuracy) over jieba tokens", "spacy", optimize="accuracy"),
+    "char_bert": System("spacy_ft_ner on a from-scratch character BERT", "char_bert", tasks=("ner",)),
+}
+DEFAULT_SYSTEMS = (
+    "char_lexicon",
+    "char_no_lexicon",
+    "spacy_cnn_efficiency",
+    "spacy_cnn_accuracy",
+    "char_bert",
+)
+BASELINE = "spacy_cnn_efficiency"  # speed ratios are against this one
+OURS = "char_lexicon"
+
+
+@dataclass
+class Settings:
+    steps: dict[str, int]  # by system kind
+    eval_frequency: int
+    threads: int
+    repeats: int
+    train_size: int = 0  # 0 = all
+    dev_size: int = 0
+    infer_threads: int = 1
+    reuse: bool = False  # keep models already trained in the workdir
+
+
+@dataclass
+class Result:
+    system: str
+    corpus: str
+    score: dict[str, Any]
+    train_seconds: float
+    steps: int
+    infer_chars_per_s: float
+    infer_seconds: list[float] = field(default_factory=list)
+    model_mb: float = 0.0
+
+
+# -- running spaCy's CLI as a user would ---------------------------------------------
+
+
+def run_cli(args: Sequence[str], threads: int, log: Path) -> float:
+    """Run ``python -m ...`` with ``threads`` torch/BLAS threads; seconds it took.
+    A failure shows the log's tail, so a broken system is never silently skipped."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
+    t0 = time.perf_counter()
+    with log.open("w", encoding="utf8") as out:
+        proc = subprocess.run(
+            [sys.executable, "-m", *args], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        tail = log.read_text(encoding="utf8").splitlines()[-25:]
+        raise RuntimeError(
+            f"{' '.join(args[:3])} failed (exit {proc.returncode}); log {log}:\n" + "\n".join(tail)
+        )
+    return seconds
+
+
+def subsampled(path: Path, corpus: Corpus, size: int, workdir: Path) -> Path:
+    """The first ``size`` samples of a corpus file, in its own format (0 = the file)."""
+    if size <= 0:
+        return path
+    lines = path.read_text(encoding="utf8").splitlines(keepends=True)
+    out = workdir / f"{corpus.name}_{path.stem}_{size}{path.suffix}"
+    if corpus.fmt == "tsv":
+        out.write_text("".join(lines[: size + 1]), encoding="utf8")
+        return out
+    kept, count = [], 0
+    for line in lines:
+        kept.append(line)
+        if not line.strip():
+            count += 1
+            if count >= size:
+                break
+    out.write_text("".join(kept), encoding="utf8")
+    return out
+
+
+def stock_config(task: str, optimize: str, steps: int, eval_frequency: int, out: Path) -> Path:
+    """spaCy's quickstart config for zh (``spacy init config``), over jieba tokens."""
+    from spacy.cli.init_config import init_config
+
+    config = init_config(lang="zh", pipeline=[task], optimize=optimize, gpu=False)
+    config["nlp"]["tokenizer"] = dict(JIEBA)
+    config["initialize"]["tokenizer"] = {}
+    # The accuracy recipe expects zh_core_web_lg's static vectors, which cannot be had
+    # offline: the CNN learns its embeddings from the corpus like every other system.
+    config["paths"]["vectors"] = None
+    config["initialize"]["vectors"] = None
+    without_static_vectors(config)
+    config["training"]["max_steps"] = steps
+    config["training"]["eval_frequency"] = eval_frequency
+    config.to_disk(out)
+    return out
+
+
+def without_static_vectors(section: Any) -> None:
+    if isinstance(section, dict):
+        if "include_static_vectors" in section:
+            section["include_static_vectors"] = False
+        for value in section.values():
+            without_static_vectors(value)
+
+
+def train_command(
+    name: str, corpus: Corpus, data: dict[str, Path], settings: Settings, workdir: Path
+) -> list[str]:
+    system = SYSTEMS[name]
+    steps = settings.steps[system.steps_key]
+    output = workdir / f"{corpus.name}_{name}"
+    paths = ["--paths.train", str(data["train"]), "--paths.dev", str(data["dev"]), "--output", str(output)]
+    common = ["--training.max_steps", str(steps), "--training.eval_frequency", str(settings.eval_frequency)]
+    score = "cats_score" if corpus.task == "textcat" else "ents_f"
+    if system.kind == "spacy":
+        config = stock_config(
+            corpus.task, system.optimize, steps, settings.eval_frequency, output.with_suffix(".cfg")
+        )
+        return ["spacy", "train", str(config), *paths]
+    if system.kind == "char_bert":
+        pipeline = ["transformer", corpus.task]
+        extra = ["--paths.transformer", str(data["char_bert"])]
+        config = CHAR_BERT_CONFIG
+    else:
+        pipeline = ["char_encoder", corpus.task]
+        extra = [item for key, value in system.overrides for item in (f"--{key}", value)]
+        config = FAST_CONFIG
+    return [
+        "spacy",
+        "train",
+        str(config),
+        *paths,
+        *common,
+        "--training.optimizer.learn_rate.total_steps",
+        str(steps),
+        "--nlp.pipeline",
+        json.dumps(pipeline),
+        "--training.score_weights",
+        json.dumps({score: 1.0}),
+        *extra,
+    ]
+
+
+# -- scoring --------------------------------------------------------------------------
+
+
+def entity_counts(gold: Sequence[Any], predicted: Sequence[set]) -> list[tuple[int, int, int]]:
+    """Per doc (tp, fp, fn) of exact (start, end, label) character spans."""
+    if len(gold) != len(predicted):
+        raise ValueError(f"{len(predicted)} predictions for {len(gold)} docs")
+    counts = []
+    for sample, pred in zip(gold, predicted):
+        truth = {(start, end, label) for start, end, label in sample.entities}
+        tp = len(truth & pred)
+        counts.append((tp, len(pred) - tp, len(truth) - tp))
+    return counts
+
+
+def prf(counts: Sequence[tuple[int, int, int]]) -> dict[str, float]:
+    tp, fp, fn = (sum(column) for column in zip(*counts)) if counts else (0, 0, 0)
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return {"p": 100 * p, "r": 100 * r, "f": 100 * f}
+
+
+def predict(nlp: Any, texts: Sequence[str], task: str, repeats: int) -> tuple[list[Any], list[float]]:
+    """Predictions of the last pass and each pass's seconds (after one warm-up doc)."""
+    list(nlp.pipe(texts[:8]))
+    seconds, outputs = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        docs = list(nlp.pipe(texts, batch_size=INFER_BATCH))
+        seconds.append(time.perf_counter() - t0)
+        if task == "ner":
+            outputs = [{(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents} for doc in docs]
+        else:
+            outputs = [max(doc.cats, key=doc.cats.get) if doc.cats else None for doc in docs]
+    return outputs, seconds
+
+
+def directory_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
+
+
+# -- one corpus ----------------------------------------------------------------------
+
+
+def prepare(corpus: Corpus, settings: Settings, workdir: Path, needs_char_bert: bool) -> dict[str, Path]:
+    data: dict[str, Path] = {}
+    for split, size in (("train", settings.train_size), ("dev", settings.dev_size)):
+        source = subsampled(getattr(corpus, split), corpus, size, workdir)
+        data[f"{split}_source"] = source
+        data[split] = workdir / f"{corpus.name}_{split}.spacy"
+        run_cli(
+            [
+                "spacy_ft",
+                "convert",
+                str(source),
+                str(data[split]),
+                "--format",
+                corpus.fmt,
+                "--lang",
+                "zh",
+                *corpus.convert_options,
+            ],
+            1,
+            workdir / f"convert_{corpus.name}_{split}.log",
+        )
+    if needs_char_bert:
+        texts = workdir / f"{corpus.name}_train_texts.txt"
+        texts.write_text(
+            "\n".join(s.text for s in read(corpus, data["train_source"])) + "\n", encoding="utf8"
+        )
+        data["char_bert"] = workdir / f"{corpus.name}_char_bert"
+        run_cli(
+            ["spacy_ft", "init-char-bert", str(data["char_bert"]), "--texts", str(texts)],
+            1,
+            workdir / "char_bert.log",
+        )
+    return data
+
+
+def read(corpus: Corpus, path: Path) -> list[Any]:
+    from spacy_ft.corpora import read_samples
+
+    options = {"label_map": {"0": "NEG", "1": "POS"}, "quoting": False} if corpus.fmt == "tsv" else {}
+    return list(read_samples(path, corpus.fmt, **options))
+
+
+def run_corpus(corpus: Corpus, systems: Sequence[str], settings: Settings, workdir: Path) -> dict[str, Any]:
+    import spacy
+    import torch
+
+    chosen = [name for name in systems if corpus.task in SYSTEMS[name].tasks]
+    data = prepare(corpus, settings, workdir, needs_char_bert="char_bert" in chosen)
+    gold = read(corpus, data["dev_source"])
+    texts = [sample.text for sample in gold]
+    chars = sum(len(text) - text.count(" ") for text in texts)
+    results: dict[str, Result] = {}
+    per_doc: dict[str, list[Any]] = {}
+    for name in chosen:
+        system = SYSTEMS[name]
+        command = train_command(name, corpus, data, settings, workdir)
+        output = Path(command[command.index("--output") + 1])
+        timing = output / "train_seconds.json"
+        if settings.reuse and timing.is_file():
+            train_seconds = json.loads(timing.read_text())["seconds"]
+            print(f"[{corpus.name}] reusing {output} (trained in {train_seconds:.0f} s)", flush=True)
+        else:
+            print(f"[{corpus.name}] training {name} ...", flush=True)
+            train_seconds = run_cli(command, settings.threads, workdir / f"train_{corpus.name}_{name}.log")
+            timing.write_text(json.dumps({"seconds": train_seconds}))
+        torch.set_num_threads(settings.infer_threads)
+        nlp = spacy.load(output / "model-best")
+        outputs, seconds = predict(nlp, texts, corpus.task, settings.repeats)
+        if corpus.task == "ner":
+            counts = entity_counts(gold, outputs)
+            score = prf(counts)
+            per_doc[name] = counts
+        else:
+            if len(outputs) != len(gold):
+                raise ValueError(f"{len(outputs)} predictions for {len(gold)} docs")
+            correct = [
+                int(pred is not None and sample.cats.get(pred) == 1.0) for sample, pred in zip(gold, outputs)
+            ]
+            score = {"accuracy": 100 * sum(correct) / len(correct)}
+            per_doc[name] = correct
+        median = statistics.median(seconds)
+        results[name] = Result(
+            name,
+            corpus.name,
+            score,
+            train_seconds,
+            settings.steps[system.steps_key],
+            chars / median,
+            seconds,
+            directory_mb(output / "model-best"),
+        )
+        print(
+            f"[{corpus.name}] {name}: {score} train {train_seconds:.0f}s infer {chars / median:,.0f} chars/s",
+            flush=True,
+        )
+        del nlp
+    return {
+        "corpus": corpus.name,
+        "task": corpus.task,
+        "dev_docs": len(gold),
+        "dev_chars": chars,
+        "results": results,
+        "per_doc": per_doc,
+    }
+
+
+# -- comparisons and the table ----------------------------------------------------
+
+
+def comparisons(run: dict[str, Any]) -> list[dict[str, Any]]:
+    from spacy_ft.statistics import paired_difference, paired_f1_difference
+
+    per_doc, results = run["per_doc"], run["results"]
+    if OURS not in per_doc:
+        return []
+    rows = []
+    for other in per_doc:
+        if other == OURS:
+            continue
+        if run["task"] == "ner":
+            diff = paired_f1_difference(per_doc[OURS], per_doc[other])
+        else:
+            diff = paired_difference([(per_doc[OURS], per_doc[other])])
+            diff.pop("per_seed", None)
+        speed = results[OURS].infer_chars_per_s / results[other].infer_chars_per_s
+        rows.append({"a": OURS, "b": other, **diff, "a_ge_b": diff["ci95"][0] >= 0, "speed_ratio": speed})
+    return rows
+
+
+def targets(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    checks = []
+    for run in runs:
+        ours = run["results"].get(OURS)
+        if ours is None:
+            continue
+        if run["corpus"] in ("resume", "weibo"):
+            goal = TARGET_RESUME if run["corpus"] == "resume" else TARGET_WEIBO
+            checks.append(
+                {
+                    "check": f"{run['corpus']} dev F1 >= {goal}",
+                    "value": ours.score["f"],
+                    "met": ours.score["f"] >= goal,
+                }
+            )
+            checks.append(
+                {
+                    "check": f"{run['corpus']} training <= 10 min",
+                    "value": ours.train_seconds,
+                    "met": ours.train_seconds <= 600,
+                }
+            )
+        base = run["results"].get(BASELINE)
+        # The speed target is the NER's against spaCy's CNN; spaCy's efficiency textcat is a
+        # bag of words with no CNN, so its speed is no yardstick for an encoder.
+        if base is not None and run["task"] == "ner":
+            ratio = ours.infer_chars_per_s / base.infer_chars_per_s
+            checks.append(
+                {
+                    "check": f"{run['corpus']} inference >= 1.0x {BASELINE}",
+                    "value": ratio,
+                    "met": ratio >= 1.0,
+                }
+            )
+    return checks
+
+
+def format_table(runs: list[dict[str, Any]]) -> str:
+    lines = []
+    for run in runs:
+        metric = "F1 (P / R)" if run["task"] == "ner" else "accuracy"
+        lines.append(f"\n{run['corpus']} dev ({run['dev_docs']} docs, {run['dev_chars']:,} chars)")
+        lines.append(f"| system | {metric} | training | steps | inference chars/s | model MB |")
+        lines.append("|---|---:|---:|---:|---:|---:|")
+        for name, res in run["results"].items():
+            if run["task"] == "ner":
+                value = f"{res.score['f']:.2f} ({res.score['p']:.1f} / {res.score['r']:.1f})"
+            else:
+                value = f"{res.score['accuracy']:.2f}"
+            lines.append(
+                f"| {SYSTEMS[name].title} | {value} | {res.train_seconds:.0f} s | {res.steps} | "
+                f"{res.infer_chars_per_s:,.0f} | {res.model_mb:.1f} |"
+            )
+        for row in run.get("comparisons", []):
+            lines.append(
+                f"  {row['a']} - {row['b']}: {row['difference']:+.2f} [{row['ci95'][0]:+.2f}, {row['ci95'][1]:+.2f}]"
+                f"  speed x{row['speed_ratio']:.2f}"
+            )
+    return "\n".join(lines)
+
+
+def write_report(args: argparse.Namespace, runs: list[dict[str, Any]], started: float) -> None:
+    report = {
+        "benchmark": "zh_fast",
+        "settings": vars(args) | {"output": str(args.output), "workdir": str(args.workdir)},
+        "versions": versions(),
+        "seconds": time.perf_counter() - started,
+        "datasets": [
+            {
+                key: ({k: vars(v) for k, v in value.items()} if key == "results" else value)
+                for key, value in run.items()
+                if key != "per_doc"
+            }
+            for run in runs
+        ],
+        "checks": targets(runs),
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf8")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", default="resume,weibo,chnsenticorp")
+    parser.add_argument("--systems", default=",".join(DEFAULT_SYSTEMS), help=f"any of {', '.join(SYSTEMS)}")
+    parser.add_argument(
+        "--fast-steps", type=int, default=1500, help="char encoder steps (zh_cpu_fast.cfg's default)"
+    )
+    parser.add_argument("--spacy-steps", type=int, default=3000, help="spaCy CNN (efficiency) steps")
+    parser.add_argument(
+        "--spacy-accuracy-steps",
+        type=int,
+        default=1000,
+        help="spaCy CNN (accuracy) steps: ~0.5 s each on one core, so 1,000 is about the others' budget",
+    )
+    parser.add_argument(
+        "--char-bert-steps", type=int, default=600, help="char BERT steps (zh_cpu.cfg's default)"
+    )
+    parser.add_argument("--eval-frequency", type=int, default=250)
+    parser.add_argument("--threads", type=int, default=1, help="torch/BLAS threads for training")
+    parser.add_argument(
+        "--infer-threads", type=int, default=0, help="torch threads for inference (default: --threads)"
+    )
+    parser.add_argument(
+        "--reuse", action="store_true", help="with --workdir: keep models a previous run trained there"
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="inference passes; the median is reported")
+    parser.add_argument("--train-size", type=int, default=0, help="first N training samples (0 = all)")
+    parser.add_argument("--dev-size", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="smoke run: tiny subsample, few steps")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="keep models and logs here (default: a temp dir)"
+    )
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.systems.split(",") if name not in SYSTEMS]
+    if unknown:
+        parser.error(f"unknown system(s) {', '.join(unknown)}; choose from {', '.join(SYSTEMS)}")
+    unknown = [name for name in args.datasets.split(",") if name not in CORPORA]
+    if unknown:
+        parser.error(f"unknown dataset(s) {', '.join(unknown)}; choose from {', '.join(CORPORA)}")
+    if args.quick:
+        args.fast_steps, args.spacy_steps, args.spacy_accuracy_steps, args.char_bert_steps = 40, 40, 40, 40
+        args.eval_frequency, args.train_size, args.dev_size, args.repeats = 20, 200, 60, 1
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not DATA_ROOT.exists():
+        print(f"{DATA_ROOT} not found: nothing to benchmark")
+        return 0
+    settings = Settings(
+        steps={
+            "fast": args.fast_steps,
+            "spacy_efficiency": args.spacy_steps,
+            "spacy_accuracy": args.spacy_accuracy_steps,
+            "char_bert": args.char_bert_steps,
+        },
+        eval_frequency=args.eval_frequency,
+        threads=args.threads,
+        repeats=args.repeats,
+        train_size=args.train_size,
+        dev_size=args.dev_size,
+        infer_threads=args.infer_threads or args.threads,
+        reuse=args.reuse,
+    )
+    systems = args.systems.split(",")
+    runs = []
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = args.workdir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        for name in args.datasets.split(","):
+            corpus = CORPORA[name]
+            if not corpus.train.exists() or not corpus.dev.exists():
+                print(f"{corpus.name}: {corpus.train.parent} not found, skipped")
+                continue
+            run = run_corpus(corpus, systems, settings, workdir)
+            run["comparisons"] = comparisons(run)
+            runs.append(run)
+            write_report(args, runs, started)  # a later corpus's failure keeps this one
+    print(format_table(runs))
+    checks = targets(runs)
+    for check in checks:
+        print(f"{'MET ' if check['met'] else 'MISSED'} {check['check']}: {check['value']:.2f}")
+    write_report(args, runs, started)
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
