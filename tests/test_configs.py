@@ -16,7 +16,7 @@ from spacy.util import load_config
 from spacy_ft.transformer.models import resolve_model_name
 from tests.util import ROOT, config_corpus
 
-CONFIGS = ["zh_cpu", "zh_gpu", "en_cpu", "en_gpu"]
+CONFIGS = ["zh_cpu", "zh_cpu_e5", "zh_gpu", "en_cpu", "en_gpu"]
 
 
 def _config(name: str, config_bert: str, tmp_path: Path, **extra: object):
@@ -59,6 +59,11 @@ def test_config_settings_users_rely_on(name):
     assert not config["paths"]["transformer"].startswith("/")  # no machine paths in shipped configs
     if on_gpu:
         assert config["paths"]["transformer"] in ("bert-base-chinese", "roberta-base")
+    if name == "zh_cpu_e5":
+        # The CPU recipe for a 250k-piece multilingual encoder: the piece table stays
+        # frozen, and characters inside multi-character pieces are NER units.
+        assert model["freeze_embeddings"] is True
+        assert config["components"]["ner"]["model"]["character_units"] == "all"
     tokenizer = config["nlp"]["tokenizer"]["@tokenizers"]
     assert tokenizer == ("spacy_ft.JiebaTokenizer.v1" if name.startswith("zh") else "spacy.Tokenizer.v1")
 

@@ -48,6 +48,7 @@ QUANTIZED_ARCHITECTURE = "spacy_ft.QuantizedTransformerModel.v1"
 #: fp32 transformer architectures the command knows how to replace.
 FP32_ARCHITECTURES = (
     "spacy_ft.TransformerModel.v1",
+    "spacy_ft.TransformerModel.v2",
     "spacy-transformers.TransformerModel.v1",
     "spacy-transformers.TransformerModel.v2",
     "spacy-transformers.TransformerModel.v3",
@@ -272,6 +273,9 @@ def _rewrite_config(config_path: Path, components: List[str], settings: Dict[str
         model = config["components"][name]["model"]
         model.update(settings)
         model["mixed_precision"] = False
+        # A training-only setting of spacy_ft.TransformerModel.v2 the inference
+        # architectures do not take.
+        model.pop("freeze_embeddings", None)
     config.to_disk(config_path)
 
 

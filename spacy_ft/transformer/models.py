@@ -57,6 +57,44 @@ def transformer_model(
     )
 
 
+@registry.architectures("spacy_ft.TransformerModel.v2")
+def transformer_model_v2(
+    name: str,
+    get_spans: Callable,
+    tokenizer_config: Dict[str, Any] = {},  # noqa: B006 - config defaults, never mutated
+    transformer_config: Dict[str, Any] = {},  # noqa: B006
+    mixed_precision: bool = False,
+    grad_scaler_config: Dict[str, Any] = {},  # noqa: B006
+    freeze_embeddings: bool = False,
+):
+    """``spacy_ft.TransformerModel.v1`` plus ``freeze_embeddings``: the input word-embedding
+    table keeps its pretrained values while everything else fine-tunes.
+
+    Why: multilingual encoders spend most of their weights on the vocabulary
+    (multilingual-e5-small: 96M of its 118M parameters are the 250k x 384 piece table).
+    On a CPU, the table's dense gradient and Adam update are a large share of every
+    training step, while the few thousand rows one corpus uses barely move. Frozen, the
+    table gets no gradient at all (``requires_grad = False``), so thinc's optimizer
+    skips it. The setting acts when ``initialize`` loads the weights; a saved pipeline
+    predicts the same either way.
+    """
+    model = transformer_model(
+        name, get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config
+    )
+    if freeze_embeddings:
+        model.attrs["set_transformer"] = converting_setter(
+            model.attrs["set_transformer"], frozen_word_embeddings
+        )
+    return model
+
+
+def frozen_word_embeddings(hf_model: Any) -> Any:
+    """The Hugging Face encoder of ``hf_model`` with its input embedding table frozen."""
+    transformer = hf_model.transformer
+    transformer.get_input_embeddings().weight.requires_grad_(False)
+    return transformer
+
+
 def replace_shim(model: Any, shim_cls: type, grad_scaler_config: Dict[str, Any]) -> Any:
     """Put a ``shim_cls`` (an ``HFShim`` subclass for inference backends: int8 torch,
     ONNX Runtime) where a transformer model's HFShim was, keeping its Hugging Face
