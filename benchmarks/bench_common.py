@@ -178,6 +178,11 @@ def subsample(items: list[T], size: int, rng: random.Random) -> list[T]:
     return rng.sample(items, size)
 
 
+def directory_mb(path: Path) -> float:
+    """Size on disk of everything under ``path``, in MB (a saved pipeline's footprint)."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
+
+
 def versions() -> dict[str, str]:
     found = {"python": platform.python_version(), "platform": platform.platform()}
     for package in ("spacy", "thinc", "spacy-transformers", "torch", "transformers", "spacy_ft", "jieba"):

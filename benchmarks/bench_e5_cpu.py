@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from bench_common import DATA_ROOT, versions
+from bench_common import DATA_ROOT, directory_mb, versions
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs/zh_cpu_e5.cfg"
@@ -62,10 +62,6 @@ def examples(nlp, samples) -> list:
 
     docs, _ = samples_to_docs(nlp, samples)
     return [Example(nlp.make_doc(doc.text), doc) for doc in docs]
-
-
-def directory_mb(path: Path) -> float:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
 
 
 def measure(model: Path, freeze: bool, args: argparse.Namespace, train, dev_texts) -> dict[str, Any]:

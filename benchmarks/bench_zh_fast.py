@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench_common import DATA_ROOT, versions
+from bench_common import DATA_ROOT, directory_mb, versions
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = Path("benchmarks/results/zh_fast.json")
@@ -313,10 +313,6 @@ def predict(nlp: Any, texts: Sequence[str], task: str, repeats: int) -> tuple[li
         else:
             outputs = [max(doc.cats, key=doc.cats.get) if doc.cats else None for doc in docs]
     return outputs, seconds
-
-
-def directory_mb(path: Path) -> float:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
 
 
 # -- one corpus ----------------------------------------------------------------------
