@@ -10,7 +10,7 @@ sequences the decoder could not output. tests/ner/test_crf.py checks everything
 against brute-force enumeration of all paths.
 """
 
-from typing import List, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy
 
@@ -55,48 +55,27 @@ def forward_backward(
     """log Z, unit marginals (n, tags) and summed pairwise marginals (tags, tags).
 
     Computed in probability space with per-position scaling (Rabiner's scaled
-    forward-backward) rather than with a log-sum-exp per position: one small
-    vector-matrix product per step, about 4x faster, which matters because the head
-    runs this for every doc at inference too (the entity confidences). Every score
-    is shifted by its maximum before ``exp`` and the scales are kept in float64, so
-    nothing overflows and log Z matches the log-space recursion to ~1e-9; masked
-    transitions (``MASKED``) become exact zeros.
+    forward-backward, :func:`_scaled_recursions`) rather than with a log-sum-exp per
+    position: one small vector-matrix product per step, about 4x faster, which matters
+    because the head runs this for every doc at inference too (the entity confidences).
+    log Z matches the log-space recursion to ~1e-9; scores so extreme that every allowed
+    tag underflows fall back to :func:`log_space_forward_backward`.
     """
-    dtype = emissions.dtype
-    emissions = numpy.asarray(emissions, dtype=numpy.float64)
+    batch = _longest_first([emissions])
+    recursions = _scaled_recursions(batch, transitions, start, end)
+    if recursions is None:
+        return log_space_forward_backward(emissions, transitions, start, end)
+    emit, trans, alpha, beta, scale, z_end = recursions
+    emit, alpha, beta, scale = emit[0], alpha[0], beta[0], scale[0]  # the batch's one doc
     n = len(emissions)
-    emission_shift = emissions.max(axis=1, keepdims=True)
-    emit = numpy.exp(emissions - emission_shift)
-    shifts = [float(emission_shift.sum())]
-    exp_scores = []
-    for scores in (transitions, start, end):
-        scores = numpy.asarray(scores, dtype=numpy.float64)
-        shift = float(scores.max())
-        exp_scores.append(numpy.exp(scores - shift))
-        shifts.append(shift)
-    trans, first, last = exp_scores
-    shifts[1] *= n - 1  # one transition between each pair of neighbours
-    alpha = numpy.empty_like(emit)
-    scale = numpy.empty(n)
-    current = first * emit[0]
-    for t in range(n):
-        if t:
-            current = (alpha[t - 1] @ trans) * emit[t]
-        scale[t] = current.sum()
-        if not scale[t] > 0:
-            # Every allowed tag's score is > ~700 below the best one: exp() underflowed.
-            return log_space_forward_backward(emissions.astype(dtype), transitions, start, end)
-        alpha[t] = current / scale[t]
-    z_end = float(alpha[n - 1] @ last)
-    log_z = float(numpy.log(scale).sum() + numpy.log(z_end) + sum(shifts))
-    beta = numpy.empty_like(emit)
-    beta[n - 1] = last / z_end
-    for t in range(n - 2, -1, -1):
-        beta[t] = (trans @ (emit[t + 1] * beta[t + 1])) / scale[t + 1]
-    unit_marginals = alpha * beta
+    # The shifts every exp() took off: per-position emission maxima, one transition
+    # maximum between each pair of neighbours, the start and end maxima.
+    shifts = batch.padded[0].max(axis=1).sum() + (n - 1) * transitions.max() + start.max() + end.max()
+    log_z = float(numpy.log(scale).sum() + numpy.log(z_end[0]) + shifts)
     after = emit[1:] * beta[1:] / scale[1:, None]
     pair_marginals = trans * (alpha[:-1].T @ after)
-    return log_z, unit_marginals.astype(dtype), pair_marginals.astype(dtype)
+    dtype = emissions.dtype
+    return log_z, (alpha * beta).astype(dtype), pair_marginals.astype(dtype)
 
 
 def path_score(emissions: Array, transitions: Array, start: Array, end: Array, path: List[int]) -> float:
@@ -124,43 +103,41 @@ def nll_and_gradients(
 
 
 def viterbi(emissions: Array, transitions: Array, start: Array, end: Array) -> List[int]:
-    n, n_tags = emissions.shape
-    if n == 0:
-        return []
-    score = start + emissions[0]
-    back = numpy.zeros((n, n_tags), dtype="i")
-    for t in range(1, n):
-        candidates = score[:, None] + transitions
-        back[t] = candidates.argmax(axis=0)
-        score = candidates.max(axis=0) + emissions[t]
-    path = [int((score + end).argmax())]
-    for t in range(n - 1, 0, -1):
-        path.append(int(back[t, path[-1]]))
-    return path[::-1]
+    """The best tag path of one doc (:func:`batch_viterbi` of a batch of one)."""
+    return batch_viterbi([emissions], transitions, start, end)[0]
 
 
-def _longest_first(emissions: Sequence[Array]) -> Tuple[List[int], Array, Array]:
-    """Docs sorted longest first, their lengths, and a zero-padded (docs, steps, tags)
-    array: at step t the docs still running are a prefix, so no masking is needed."""
+class _Batch(NamedTuple):
+    """Docs sorted longest first (``order``: their indices), their lengths, the
+    zero-padded (docs, steps, tags) float64 emissions and, per step, how many docs are
+    still running: always a prefix of the rows, so no masking is needed."""
+
+    order: List[int]
+    lengths: Array
+    padded: Array
+    active: List[int]
+
+
+def _longest_first(emissions: Sequence[Array]) -> _Batch:
     order = sorted(range(len(emissions)), key=lambda i: -len(emissions[i]))
     lengths = numpy.array([len(emissions[i]) for i in order])
     n_tags = emissions[order[0]].shape[1]
     padded = numpy.zeros((len(order), int(lengths[0]), n_tags), dtype=numpy.float64)
     for row, i in enumerate(order):
         padded[row, : lengths[row]] = emissions[i]
-    return order, lengths, padded
+    active = [int((lengths > t).sum()) for t in range(padded.shape[1])]
+    return _Batch(order, lengths, padded, active)
 
 
 def batch_viterbi(
     emissions: Sequence[Array], transitions: Array, start: Array, end: Array
 ) -> List[List[int]]:
-    """:func:`viterbi` for many docs at once (one numpy step per position of the
-    longest doc instead of one per position of every doc): the same paths."""
+    """The best tag path of each doc, for many docs at once: one numpy step per position
+    of the longest doc instead of one per position of every doc."""
     if not any(len(e) for e in emissions):
         return [[] for _ in emissions]
-    order, lengths, padded = _longest_first(emissions)
+    order, lengths, padded, active = _longest_first(emissions)
     n_docs, steps, n_tags = padded.shape
-    active = [int((lengths > t).sum()) for t in range(steps)]
     score = start[None, :] + padded[:, 0]
     back = numpy.zeros((steps, n_docs, n_tags), dtype=numpy.int32)
     for t in range(1, steps):
@@ -181,20 +158,24 @@ def batch_viterbi(
     return paths
 
 
-def batch_unit_marginals(
-    emissions: Sequence[Array], transitions: Array, start: Array, end: Array
-) -> List[Array]:
-    """Each doc's unit marginals (:func:`forward_backward`'s second output), batched as in
-    :func:`batch_viterbi`: what inference needs for the entity confidences."""
-    if not any(len(e) for e in emissions):
-        return [numpy.zeros((0, len(start)), dtype=e.dtype) for e in emissions]
-    order, lengths, padded = _longest_first(emissions)
-    n_docs, steps, n_tags = padded.shape
-    active = [int((lengths > t).sum()) for t in range(steps)]
+def _scaled_recursions(batch: _Batch, transitions: Array, start: Array, end: Array) -> Optional[tuple]:
+    """The scaled forward and backward passes over a batch: (exp'd emissions, exp'd
+    transitions, alpha, beta, scale, z_end), all but the transitions with one row per
+    doc in ``batch`` order, or None when a step underflows (every allowed tag's score
+    is > ~700 below the best one).
+
+    Every score is shifted by its maximum before ``exp`` (the caller adds the shifts
+    back for log Z), alpha is normalised at every step by ``scale``, and beta uses the
+    same scales, so ``alpha * beta`` are the unit marginals; masked transitions
+    (``MASKED``) become exact zeros.
+    """
+    order, lengths, padded, active = batch
+    n_docs, steps, _ = padded.shape
     emit = numpy.exp(padded - padded.max(axis=2, keepdims=True))
-    trans = numpy.exp(transitions - transitions.max())
-    first = numpy.exp(start - start.max())
-    last = numpy.exp(end - end.max())
+    trans, first, last = (
+        numpy.exp(scores - scores.max())
+        for scores in (numpy.asarray(a, dtype=numpy.float64) for a in (transitions, start, end))
+    )
     alpha = numpy.zeros_like(emit)
     scale = numpy.ones((n_docs, steps))
     current = first[None, :] * emit[: active[0], 0]
@@ -204,18 +185,34 @@ def batch_unit_marginals(
             current = (alpha[:k, t - 1] @ trans) * emit[:k, t]
         scale[:k, t] = current.sum(axis=1)
         if not (scale[:k, t] > 0).all():
-            return [forward_backward(e, transitions, start, end)[1] if len(e) else e for e in emissions]
+            return None
         alpha[:k, t] = current / scale[:k, t, None]
     beta = numpy.zeros_like(emit)
     rows = numpy.flatnonzero(lengths)
     ends = lengths[rows] - 1
-    z_end = (alpha[rows, ends] * last[None, :]).sum(axis=1)
-    beta[rows, ends] = last[None, :] / z_end[:, None]
+    z_end = numpy.ones(n_docs)
+    z_end[rows] = (alpha[rows, ends] * last[None, :]).sum(axis=1)
+    beta[rows, ends] = last[None, :] / z_end[rows, None]
     for t in range(steps - 2, -1, -1):
         k = active[t + 1]  # docs with a step t + 1 take it from there; the others ended at t
         beta[:k, t] = ((emit[:k, t + 1] * beta[:k, t + 1]) @ trans.T) / scale[:k, t + 1, None]
+    return emit, trans, alpha, beta, scale, z_end
+
+
+def batch_unit_marginals(
+    emissions: Sequence[Array], transitions: Array, start: Array, end: Array
+) -> List[Array]:
+    """Each doc's unit marginals (:func:`forward_backward`'s second output), batched as in
+    :func:`batch_viterbi`: what inference needs for the entity confidences."""
+    if not any(len(e) for e in emissions):
+        return [numpy.zeros((0, len(start)), dtype=e.dtype) for e in emissions]
+    batch = _longest_first(emissions)
+    recursions = _scaled_recursions(batch, transitions, start, end)
+    if recursions is None:
+        return [log_space_forward_backward(e, transitions, start, end)[1] if len(e) else e for e in emissions]
+    _, _, alpha, beta, _, _ = recursions
     marginals = alpha * beta
-    out: List[Array] = [numpy.zeros((0, n_tags))] * len(emissions)
-    for row, i in enumerate(order):
-        out[i] = marginals[row, : lengths[row]].astype(emissions[i].dtype)
+    out: List[Array] = [numpy.zeros((0, start.shape[0]))] * len(emissions)
+    for row, i in enumerate(batch.order):
+        out[i] = marginals[row, : batch.lengths[row]].astype(emissions[i].dtype)
     return out
