@@ -61,8 +61,9 @@ def test_config_settings_users_rely_on(name):
         assert config["paths"]["transformer"] in ("bert-base-chinese", "roberta-base")
     if name == "zh_cpu_e5":
         # The CPU recipe for a 250k-piece multilingual encoder: the piece table stays
-        # frozen, and characters inside multi-character pieces are NER units.
+        # frozen (and stored in fp16), and characters inside multi-character pieces are NER units.
         assert model["freeze_embeddings"] is True
+        assert model["frozen_embeddings_dtype"] == "float16"
         assert config["components"]["ner"]["model"]["character_units"] == "all"
     tokenizer = config["nlp"]["tokenizer"]["@tokenizers"]
     assert tokenizer == ("spacy_ft.JiebaTokenizer.v1" if name.startswith("zh") else "spacy.Tokenizer.v1")

@@ -44,6 +44,7 @@ ENTRY_POINTS = {
         "spacy_ft.InlineTransformer.v1": "spacy_ft.transformer.listeners:inline_transformer",
         "spacy_ft.TransformerModel.v1": "spacy_ft.transformer.models:transformer_model",
         "spacy_ft.TransformerModel.v2": "spacy_ft.transformer.models:transformer_model_v2",
+        "spacy_ft.TransformerModel.v3": "spacy_ft.transformer.models:transformer_model_v3",
         "spacy_ft.TokenClassifier.v1": "spacy_ft.ner.model:build_token_classifier",
         "spacy_ft.TokenClassifier.v2": "spacy_ft.ner.model:build_token_classifier_v2",
         "spacy_ft.QuantizedTransformerModel.v1": "spacy_ft.inference.quantize:quantized_transformer_model",

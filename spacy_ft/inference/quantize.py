@@ -49,6 +49,7 @@ QUANTIZED_ARCHITECTURE = "spacy_ft.QuantizedTransformerModel.v1"
 FP32_ARCHITECTURES = (
     "spacy_ft.TransformerModel.v1",
     "spacy_ft.TransformerModel.v2",
+    "spacy_ft.TransformerModel.v3",
     "spacy-transformers.TransformerModel.v1",
     "spacy-transformers.TransformerModel.v2",
     "spacy-transformers.TransformerModel.v3",
@@ -273,9 +274,10 @@ def _rewrite_config(config_path: Path, components: List[str], settings: Dict[str
         model = config["components"][name]["model"]
         model.update(settings)
         model["mixed_precision"] = False
-        # A training-only setting of spacy_ft.TransformerModel.v2 the inference
-        # architectures do not take.
+        # Training-only settings of spacy_ft.TransformerModel.v2 / v3 the inference
+        # architectures do not take (the weights they load are already rounded).
         model.pop("freeze_embeddings", None)
+        model.pop("frozen_embeddings_dtype", None)
     config.to_disk(config_path)
 
 
