@@ -31,7 +31,8 @@ def main() -> None:
     args = parser.parse_args()
     print("\n=== spacy_ft demo: results ===")
     for scores_path in sorted(args.metrics.glob("*_scores.json")):
-        lang = scores_path.name.split("_")[0]
+        # "zh_scores.json" -> "zh", "zh_fast_scores.json" -> "zh_fast" (the transformer-free pipeline)
+        lang = scores_path.name[: -len("_scores.json")]
         print(_score_line(lang, json.loads(scores_path.read_text(encoding="utf-8"))))
     for smoke_path in sorted(args.metrics.glob("*_smoke.json")):
         smoke = json.loads(smoke_path.read_text(encoding="utf-8"))

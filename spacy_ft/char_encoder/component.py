@@ -35,7 +35,7 @@ EXTENSION = "char_tensor"
 DEFAULT_MODEL = Config().from_str(
     """
 [model]
-@architectures = "spacy_ft.CharLexiconEncoder.v1"
+@architectures = "spacy_ft.CharLexiconEncoder.v2"
 width = 128
 depth = 4
 embed_size = 20000

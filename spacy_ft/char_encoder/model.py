@@ -50,7 +50,28 @@ def CharLexiconEncoder(
     window_size: int = 1,
     maxout_pieces: int = 3,
 ) -> Model[List[Doc], List[Floats2d]]:
-    """One ``(len(doc.text), width)`` array per doc.
+    """The first version: its ``"bilstm"`` is thinc's ``PyTorchLSTM``, which runs over the
+    padded batch, so a doc's rows depend on the other docs of its batch (see
+    :mod:`spacy_ft.char_encoder.packed_lstm`). Kept so pipelines trained with it load."""
+    return _char_lexicon_encoder(
+        width, depth, embed_size, encoder, lexicon, char_width, word_width, window_size, maxout_pieces,
+        packed=False,
+    )
+
+
+@registry.architectures("spacy_ft.CharLexiconEncoder.v2")
+def CharLexiconEncoderV2(
+    width: int = 128,
+    depth: int = 4,
+    embed_size: int = 20000,
+    encoder: str = "cnn",
+    lexicon: bool = True,
+    char_width: int = 64,
+    word_width: int = 64,
+    window_size: int = 1,
+    maxout_pieces: int = 3,
+) -> Model[List[Doc], List[Floats2d]]:
+    """One ``(len(doc.text), width)`` array per doc, whatever else is in the batch.
 
     ``embed_size`` is the number of rows of each of the three hashed tables (characters,
     bigrams, lexicon words). ``lexicon=False`` drops the four lexicon vectors (the
@@ -58,6 +79,25 @@ def CharLexiconEncoder(
     :func:`set_lexicon` before ``initialize``; otherwise initialisation loads jieba's
     dictionary with no user words.
     """
+    return _char_lexicon_encoder(
+        width, depth, embed_size, encoder, lexicon, char_width, word_width, window_size, maxout_pieces,
+        packed=True,
+    )
+
+
+def _char_lexicon_encoder(
+    width: int,
+    depth: int,
+    embed_size: int,
+    encoder: str,
+    lexicon: bool,
+    char_width: int,
+    word_width: int,
+    window_size: int,
+    maxout_pieces: int,
+    *,
+    packed: bool,
+) -> Model[List[Doc], List[Floats2d]]:
     if encoder not in ENCODERS:
         raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
     if encoder == "bilstm" and width % 2:
@@ -69,6 +109,11 @@ def CharLexiconEncoder(
         n_features += 4 * word_width + PRESENCE_COLUMNS
     if encoder == "cnn":
         context = MaxoutWindowEncoder(width, window_size, maxout_pieces, depth)
+    elif packed:
+        # torch is imported when a model is built, never when spaCy loads the entry points.
+        from .packed_lstm import packed_bilstm
+
+        context = packed_bilstm(width, depth)
     else:
         context = PyTorchLSTM(width, width, bi=True, depth=depth)
     mix = with_array(Maxout(nO=width, nI=n_features, nP=maxout_pieces, normalize=True))

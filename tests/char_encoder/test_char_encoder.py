@@ -14,6 +14,7 @@ from thinc.api import Config, fix_random_seed
 from spacy_ft.char_encoder.lexicon import SET_NAMES, B, E, Lexicon, M, S
 from spacy_ft.char_encoder.model import (
     CharLexiconEncoder,
+    CharLexiconEncoderV2,
     char_features,
     get_lexicon,
     lexicon_pooling,
@@ -307,7 +308,7 @@ def test_bigram_gradient_float64() -> None:
 def test_full_model_gradient_reaches_word_table(tiny: Lexicon, nlp: Tokenizer) -> None:
     """End to end through concatenate, Maxout and the CNN (float32: thinc's gemm is float32)."""
     fix_random_seed(0)
-    model = CharLexiconEncoder(**SMALL)
+    model = CharLexiconEncoderV2(**SMALL)
     set_lexicon(model, tiny)
     dropouts = [node for node in model.walk() if node.name == "dropout"]
     assert any(node.attrs["dropout_rate"] == 0.1 for node in dropouts)  # the features' own
@@ -335,9 +336,10 @@ def test_full_model_gradient_reaches_word_table(tiny: Lexicon, nlp: Tokenizer) -
 # -- the model -------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("build", [CharLexiconEncoder, CharLexiconEncoderV2])
 @pytest.mark.parametrize("encoder", ["cnn", "bilstm"])
-def test_one_row_per_character(encoder: str, tiny: Lexicon, nlp: Tokenizer) -> None:
-    model = CharLexiconEncoder(encoder=encoder, **SMALL)
+def test_one_row_per_character(build, encoder: str, tiny: Lexicon, nlp: Tokenizer) -> None:
+    model = build(encoder=encoder, **SMALL)
     set_lexicon(model, tiny)
     rng = np.random.RandomState(0)
     long_text = "".join(rng.choice(list(BRIDGE + "的了 \n,a1"), size=10_000))
@@ -355,9 +357,24 @@ def test_one_row_per_character(encoder: str, tiny: Lexicon, nlp: Tokenizer) -> N
     assert model.predict([]) == []
 
 
+@pytest.mark.parametrize("encoder", ["cnn", "bilstm"])
+def test_rows_do_not_depend_on_the_rest_of_the_batch(encoder: str, tiny: Lexicon, nlp: Tokenizer) -> None:
+    """v2's BiLSTM runs over packed sequences: a short doc next to a long one (and an
+    empty one) gets the rows it gets alone; v1's padded BiLSTM moved them."""
+    model = CharLexiconEncoderV2(encoder=encoder, **SMALL)
+    set_lexicon(model, tiny)
+    short, long_doc, empty = nlp("南京市长"), nlp(REAL_TEXT * 3), nlp("")
+    model.initialize(X=[short, long_doc])
+    alone = model.predict([short])[0]
+    batched = model.predict([long_doc, empty, short])
+    assert batched[2].shape == alone.shape == (len(short.text), 16)
+    np.testing.assert_allclose(batched[2], alone, atol=1e-5)
+    np.testing.assert_allclose(batched[0], model.predict([long_doc])[0], atol=1e-5)
+
+
 CONFIG = """
 [model]
-@architectures = "spacy_ft.CharLexiconEncoder.v1"
+@architectures = "spacy_ft.CharLexiconEncoder.{version}"
 width = 16
 depth = 2
 embed_size = 64
@@ -368,21 +385,22 @@ word_width = 4
 """
 
 
-def from_config(encoder: str = "cnn", lexicon: bool = True):
-    text = CONFIG.format(encoder=encoder, lexicon=str(lexicon).lower())
+def from_config(encoder: str = "cnn", lexicon: bool = True, version: str = "v2"):
+    text = CONFIG.format(encoder=encoder, lexicon=str(lexicon).lower(), version=version)
     return spacy.util.registry.resolve(Config().from_str(text))["model"]
 
 
 @pytest.mark.parametrize("encoder", ["cnn", "bilstm"])
-def test_serialization_round_trip(encoder: str, nlp: Tokenizer) -> None:
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_serialization_round_trip(encoder: str, version: str, nlp: Tokenizer) -> None:
     lexicon = Lexicon(TINY)
     lexicon.add_word("京市长", 9)
-    model = from_config(encoder)
+    model = from_config(encoder, version=version)
     set_lexicon(model, lexicon)
     docs = [nlp(text) for text in [BRIDGE, "", "长江 大桥，南京"]]
     model.initialize(X=docs)
     expected = model.predict(docs)
-    fresh = from_config(encoder)
+    fresh = from_config(encoder, version=version)
     assert len(get_lexicon(fresh)) == 0
     fresh.from_bytes(model.to_bytes())
     assert get_lexicon(fresh) == lexicon

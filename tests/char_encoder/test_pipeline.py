@@ -67,7 +67,7 @@ def corpus(entities: list[str], n: int, seed: int) -> list[tuple[str, list[tuple
 def build(lexicon: bool = True, textcat: bool = False, encoder: str = "cnn") -> spacy.Language:
     nlp = spacy.blank("zh", config={"nlp": {"tokenizer": {"@tokenizers": "spacy_ft.JiebaTokenizer.v1"}}})
     nlp.tokenizer.add_words([(word, 1000, None) for word in TRAIN_ENTITIES + DEV_ENTITIES])
-    model = {"@architectures": "spacy_ft.CharLexiconEncoder.v1", "width": WIDTH, "depth": 2, "embed_size": 5000}
+    model = {"@architectures": "spacy_ft.CharLexiconEncoder.v2", "width": WIDTH, "depth": 2, "embed_size": 5000}
     nlp.add_pipe("spacy_ft_char_encoder", config={"model": {**model, "lexicon": lexicon, "encoder": encoder}})
     ner = {"@architectures": "spacy_ft.CharTokenClassifier.v1", "tok2vec": LISTENER}
     nlp.add_pipe("spacy_ft_ner", config={"model": ner})
