@@ -70,7 +70,9 @@ from bench_common import (
     count_units,
     english_model,
     fill_per_dataset_options,
+    freeze_input_table,
     learn_rate_at,
+    multilingual_model,
     paired_accuracy_difference,
     quiet_libraries,
     seed_everything,
@@ -231,12 +233,14 @@ class HeadVariant:
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
-def shipped_head(lang: str) -> HeadVariant:
-    """The head ``configs/<lang>_cpu.cfg`` trains, so the table measures what ships
-    rather than a copy of its settings that could drift."""
+def shipped_head(lang: str, multilingual: bool = False) -> HeadVariant:
+    """The head ``configs/<lang>_cpu.cfg`` (``zh_cpu_e5.cfg`` on a multilingual model)
+    trains, so the table measures what ships rather than a copy of its settings that
+    could drift."""
     from thinc.api import Config
 
-    textcat = Config().from_disk(CONFIGS / f"{lang}_cpu.cfg", interpolate=False)["components"]["textcat"]
+    config = "zh_cpu_e5.cfg" if multilingual else f"{lang}_cpu.cfg"
+    textcat = Config().from_disk(CONFIGS / config, interpolate=False)["components"]["textcat"]
     defaults = HeadVariant()
     model = textcat["model"]
     return HeadVariant(
@@ -249,7 +253,7 @@ def shipped_head(lang: str) -> HeadVariant:
 
 def spacy_ft_head(args: argparse.Namespace, spec: DatasetSpec) -> HeadVariant:
     """The shipped head for the dataset's language, with ``--pooling`` where given."""
-    head = shipped_head(spec.lang)
+    head = shipped_head(spec.lang, multilingual=spec.lang == "zh" and args.zh_model is not None)
     pooling = args.pooling
     if pooling is not None and (spec.name in pooling.values or pooling.default is not None):
         head = replace(head, pooling=pooling(spec.name))
@@ -401,6 +405,7 @@ def run_hf(
         net = AutoModelForSequenceClassification.from_pretrained(
             model.path, num_labels=len(LABELS), classifier_dropout=settings.dropout
         )
+    freeze_input_table(net, model)
     params = [p for p in net.parameters() if p.requires_grad]
     result.notes["trainable_params"] = sum(p.numel() for p in params)
     optimizer = torch.optim.AdamW(
@@ -540,6 +545,8 @@ def prepare_seed(
 
     if spec.lang == "en":
         model = english_model()
+    elif args.zh_model is not None:
+        model = multilingual_model(args.zh_model)
     else:
         model = chinese_model(
             workdir / f"{spec.name}_bert_seed{seed}",
@@ -736,6 +743,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--zh-layers", type=int, default=2)
     parser.add_argument("--zh-heads", type=int, default=2)
     parser.add_argument("--zh-max-position", type=int, default=512)
+    parser.add_argument(
+        "--zh-model",
+        type=Path,
+        default=None,
+        help="a pretrained multilingual model directory for ChnSentiCorp (e.g. training/e5_small from "
+        "`python -m spacy_ft init-multilingual-e5`) instead of a random character BERT",
+    )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--quick", action="store_true", help="tiny sizes and 20 steps: a smoke run")
     args = parser.parse_args(argv)

@@ -42,6 +42,8 @@ class ModelInfo:
     pretrained: bool
     max_position: int
     vocab_size: int
+    #: a pretrained multilingual encoder (multi-character pieces, a large frozen table)
+    multilingual: bool = False
 
 
 def english_model() -> ModelInfo:
@@ -61,13 +63,30 @@ def english_model() -> ModelInfo:
     )
 
 
+def multilingual_model(path: Path) -> ModelInfo:
+    """A converted multilingual-e5 (or any pretrained Hugging Face) directory."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(path)
+    return ModelInfo(
+        name=str(path),
+        path=str(path),
+        description=f"{path} ({config.model_type}, {config.num_hidden_layers} layers, hidden "
+        f"{config.hidden_size}, {config.vocab_size} pieces), pretrained, piece table frozen",
+        pretrained=True,
+        max_position=config.max_position_embeddings,
+        vocab_size=config.vocab_size,
+        multilingual=True,
+    )
+
+
 def transformer_component_config(model: ModelInfo) -> dict[str, Any]:
     tokenizer_config: dict[str, Any] = {"use_fast": True}
     if not model.pretrained:
         # make_tiny_bert's tokenizer has no model_max_length: set it, so a window with
         # more wordpieces than position embeddings is truncated, not an index error.
         tokenizer_config["model_max_length"] = model.max_position
-    return {
+    config = {
         "model": {
             "@architectures": "spacy_ft.TransformerModel.v1",
             "name": model.name,
@@ -79,6 +98,16 @@ def transformer_component_config(model: ModelInfo) -> dict[str, Any]:
             },
         }
     }
+    if model.multilingual:
+        # The piece table frozen, as configs/zh_cpu_e5.cfg trains it on CPU.
+        config["model"].update({"@architectures": "spacy_ft.TransformerModel.v2", "freeze_embeddings": True})
+    return config
+
+
+def freeze_input_table(net: Any, model: ModelInfo) -> None:
+    """The Hugging Face baseline's piece table frozen like the spaCy systems' (multilingual models)."""
+    if model.multilingual:
+        net.get_input_embeddings().weight.requires_grad_(False)
 
 
 def learn_rate_at(step: int, steps: int, peak: float, warmup: float) -> float:
