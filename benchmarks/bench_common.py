@@ -110,6 +110,19 @@ def freeze_input_table(net: Any, model: ModelInfo) -> None:
         net.get_input_embeddings().weight.requires_grad_(False)
 
 
+def entity_counts(gold: Sequence[Any], predicted: Sequence[set]) -> list[tuple[int, int, int]]:
+    """Per doc (tp, fp, fn) of exact (start, end, label) character spans: what a paired
+    bootstrap over docs (``spacy_ft.statistics.paired_f1_difference``) resamples."""
+    if len(gold) != len(predicted):
+        raise ValueError(f"{len(predicted)} predictions for {len(gold)} docs")
+    counts = []
+    for sample, pred in zip(gold, predicted):
+        truth = {(start, end, label) for start, end, label in sample.entities}
+        tp = len(truth & pred)
+        counts.append((tp, len(pred) - tp, len(truth) - tp))
+    return counts
+
+
 def learn_rate_at(step: int, steps: int, peak: float, warmup: float) -> float:
     """Linear warmup over ``warmup`` of the steps, then linear decay to 0 (the
     schedule of Hugging Face's default ``get_linear_schedule_with_warmup``)."""

@@ -69,6 +69,7 @@ from bench_common import (
     chinese_model,
     count_units,
     english_model,
+    entity_counts,
     fill_per_dataset_options,
     freeze_input_table,
     learn_rate_at,
@@ -252,11 +253,7 @@ def score(vocab: Vocab, gold: Sequence[Sample], predicted: Sequence[Sequence[Ent
         },
         "predicted_entities": sum(len(ents) for ents in predicted),
         # (tp, fp, fn) per dev doc, for paired bootstrap intervals between systems
-        "doc_counts": [
-            [len(set(ents) & set(sample.entities)), len(set(ents) - set(sample.entities)),
-             len(set(sample.entities) - set(ents))]
-            for sample, ents in zip(gold, predicted)
-        ],
+        "doc_counts": entity_counts(gold, [set(ents) for ents in predicted]),
     }
 
 
@@ -352,7 +349,7 @@ class Result:
     final_loss: float = float("nan")
     losses: list[float] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
-    doc_counts: list[list[int]] = field(default_factory=list)
+    doc_counts: list[tuple[int, int, int]] = field(default_factory=list)
 
     def set_scores(self, scores: dict[str, Any]) -> None:
         self.p, self.r, self.f = scores["p"], scores["r"], scores["f"]

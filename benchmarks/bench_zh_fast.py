@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench_common import DATA_ROOT, directory_mb, versions
+from bench_common import DATA_ROOT, directory_mb, entity_counts, versions
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = Path("benchmarks/results/zh_fast.json")
@@ -278,18 +278,6 @@ def train_command(
 
 
 # -- scoring --------------------------------------------------------------------------
-
-
-def entity_counts(gold: Sequence[Any], predicted: Sequence[set]) -> list[tuple[int, int, int]]:
-    """Per doc (tp, fp, fn) of exact (start, end, label) character spans."""
-    if len(gold) != len(predicted):
-        raise ValueError(f"{len(predicted)} predictions for {len(gold)} docs")
-    counts = []
-    for sample, pred in zip(gold, predicted):
-        truth = {(start, end, label) for start, end, label in sample.entities}
-        tp = len(truth & pred)
-        counts.append((tp, len(pred) - tp, len(truth) - tp))
-    return counts
 
 
 def prf(counts: Sequence[tuple[int, int, int]]) -> dict[str, float]:
