@@ -58,13 +58,18 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
-def dev_examples(nlp: Any, lang: str) -> list:
-    """Gold docs from the committed demo dev set, tokenized by the pipeline itself."""
+def dev_examples(nlp: Any, lang: str, dev: Path | None = None) -> list:
+    """Gold docs, tokenized by the pipeline itself: a DocBin (``--zh-dev``, say Resume
+    dev converted by ``python -m spacy_ft convert``) or the committed demo dev set."""
+    from spacy.tokens import DocBin
     from spacy.training import Example
 
     from spacy_ft.corpora import read_samples, samples_to_docs
 
-    docs, _ = samples_to_docs(nlp, read_samples(f"assets/{lang}_demo_dev.jsonl", "jsonl"))
+    if dev is not None:
+        docs = list(DocBin().from_disk(dev).get_docs(nlp.vocab))
+    else:
+        docs, _ = samples_to_docs(nlp, read_samples(f"assets/{lang}_demo_dev.jsonl", "jsonl"))
     return [Example(nlp.make_doc(doc.text), doc) for doc in docs]
 
 
@@ -91,6 +96,18 @@ def outputs(nlp: Any, texts: Sequence[str]) -> list[dict[str, Any]]:
     from spacy_ft.packaging import predictions
 
     return predictions(nlp, texts)
+
+
+def entity_counts_per_doc(nlp: Any, examples: list) -> list[tuple[int, int, int]]:
+    """Per dev doc (tp, fp, fn) of exact character spans: what the paired bootstrap of
+    a quantized pipeline's F1 against fp32 resamples."""
+    counts = []
+    docs = nlp.pipe([eg.reference.text for eg in examples], batch_size=64)
+    for eg, doc in zip(examples, docs, strict=True):
+        truth = {(e.start_char, e.end_char, e.label_) for e in eg.reference.ents}
+        found = {(e.start_char, e.end_char, e.label_) for e in doc.ents}
+        counts.append((len(truth & found), len(found - truth), len(truth - found)))
+    return counts
 
 
 def scores(nlp: Any, examples: list) -> dict[str, float]:
@@ -213,16 +230,20 @@ def run_language(lang: str, model_dir: Path, args: argparse.Namespace, workdir: 
         reports[name] = quantize_pipeline(model_dir, dirs[name], threads=args.threads, **SYSTEMS[name])
         quantize_seconds[name] = round(time.perf_counter() - started, 1)
     systems = {name: spacy.load(path) for name, path in dirs.items()}
-    examples = dev_examples(systems["fp32"], lang)
+    dev = getattr(args, f"{lang}_dev")
+    examples = dev_examples(systems["fp32"], lang, dev)
     texts = [eg.reference.text for eg in examples][: args.max_docs]
     words = sum(len(eg.predicted) for eg in examples[: len(texts)])
+    chars = sum(len(text) for text in texts)
     print(f"[{lang}] {len(texts)} dev docs, {words} spaCy tokens; timing nlp.pipe ...", file=sys.stderr)
     found = {name: scores(nlp, examples) for name, nlp in systems.items()}
     expected = outputs(systems["fp32"], texts)
     result: dict[str, Any] = {
         "model_dir": str(model_dir),
+        "dev": str(dev) if dev else f"assets/{lang}_demo_dev.jsonl",
         "docs": len(texts),
         "words": words,
+        "chars": chars,
         "quantize_seconds": quantize_seconds,
         "linear_layers": reports["int8"].linear_layers,
         "size_bytes": {name: directory_size(path) for name, path in dirs.items()},
@@ -238,7 +259,16 @@ def run_language(lang: str, model_dir: Path, args: argparse.Namespace, workdir: 
             name: prediction_agreement(expected, outputs(systems[name], texts)) for name in names[1:]
         },
     }
-    real = real_texts(lang, args.real_docs)
+    if any(eg.reference.ents for eg in examples):
+        from spacy_ft.statistics import paired_f1_difference
+
+        counts = {name: entity_counts_per_doc(nlp, examples) for name, nlp in systems.items()}
+        # quantized minus fp32 entity F1, paired over dev docs: is a loss more than noise?
+        result["ents_vs_fp32"] = {
+            name: paired_f1_difference(counts[name], counts["fp32"]) for name in names[1:]
+        }
+    # Sentiment accuracy needs a classifier: an NER-only pipeline (Resume) has none.
+    real = real_texts(lang, args.real_docs) if "textcat" in systems["fp32"].pipe_names else []
     if real:
         print(
             f"[{lang}] accuracy and agreement on {len(real)} texts of {REAL_TEXTS[lang][0].parent.name} ...",
@@ -260,6 +290,8 @@ def run_language(lang: str, model_dir: Path, args: argparse.Namespace, workdir: 
             },
         }
     result["pipe"] = pipe_speed(systems, texts, words, args.repeats)
+    for row in result["pipe"].values():  # characters/s: the unit of the Chinese benchmarks
+        row["chars_per_s"] = {name: round(row[f"{name}_words_per_s"] * chars / words, 1) for name in systems}
     print(f"[{lang}] encoder only ...", file=sys.stderr)
     result["encoder"] = encoder_speed(systems, texts, words, args.repeats)
     return result
@@ -281,6 +313,18 @@ def print_table(report: dict[str, Any]) -> None:
             agree = data["agreement"].get(name, "")
             print(
                 f"{lang:8} {name:10} {' '.join(cells)} {size / 1e6:>6.1f} {sc['cats_score']:>7.2f} {sc['ents_f']:>7.2f}  {agree}"
+            )
+    for lang, data in report["languages"].items():
+        cells = "  ".join(
+            f"{name} {data['pipe']['batch_1']['chars_per_s'][name]:.0f} / {data['pipe']['batch_64']['chars_per_s'][name]:.0f}"
+            for name in data["size_bytes"]
+        )
+        print(f"[{lang}] chars/s at batch 1 / 64 ({data['chars']} chars of {data['dev']}): {cells}")
+    for lang, data in report["languages"].items():
+        for name, paired in data.get("ents_vs_fp32", {}).items():
+            low, high = paired["ci95"]
+            print(
+                f"[{lang}] {name} entity F1 minus fp32: {paired['difference']:+.2f} [{low:+.2f}, {high:+.2f}]"
             )
     for lang, data in report["languages"].items():
         if "real_text" in data:
@@ -315,6 +359,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--threads", type=int, default=2, help="torch.set_num_threads and ORT intra-op threads"
     )
+    for lang in ("en", "zh"):
+        parser.add_argument(
+            f"--{lang}-dev",
+            type=Path,
+            default=None,
+            help=f"gold {lang} docs (.spacy) for scores and timing instead of assets/{lang}_demo_dev.jsonl",
+        )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--max-docs", type=int, default=200, help="dev docs timed per pass")
     parser.add_argument("--skip-onnx", action="store_true", help="only fp32 and torch int8")

@@ -218,15 +218,19 @@ def prediction_agreement(expected: List[Dict[str, Any]], got: List[Dict[str, Any
     """How close int8 predictions stay to fp32 ones (``spacy_ft.packaging.predictions`` dicts):
     share of docs with exactly the same entities, with the same top class, and the largest
     change of any class probability. Quantization noise is expected, so this is a rate,
-    not the exact equality ``packaging.differences`` checks."""
+    not the exact equality ``packaging.differences`` checks. A pipeline without a
+    classifier (NER only) has no classes: its class entries are None."""
     if len(expected) != len(got) or not expected:
         raise ValueError(f"[spacy_ft] agreement: {len(got)} predictions for {len(expected)} docs")
     ents = sum(a["ents"] == b["ents"] for a, b in zip(expected, got))
-    top = sum(max(a["cats"], key=a["cats"].get) == max(b["cats"], key=b["cats"].get) for a, b in zip(expected, got))
-    delta = max(abs(a["cats"][k] - b["cats"][k]) for a, b in zip(expected, got) for k in a["cats"])
+    classified = [(a, b) for a, b in zip(expected, got) if a["cats"]]
+    if not classified:
+        return {"same_entities": round(ents / len(expected), 4), "same_top_class": None, "max_cats_delta": None}
+    top = sum(max(a["cats"], key=a["cats"].get) == max(b["cats"], key=b["cats"].get) for a, b in classified)
+    delta = max(abs(a["cats"][k] - b["cats"][k]) for a, b in classified for k in a["cats"])
     return {
         "same_entities": round(ents / len(expected), 4),
-        "same_top_class": round(top / len(expected), 4),
+        "same_top_class": round(top / len(classified), 4),
         "max_cats_delta": round(delta, 4),
     }
 

@@ -67,6 +67,18 @@ def test_quantized_pipeline_agrees_with_fp32_in_process(trained_dir, quantized):
         shim.begin_update(None)
 
 
+def test_agreement_of_a_pipeline_without_classifier_counts_entities_only():
+    expected = [{"ents": [(0, 2, "PER")], "cats": {}}, {"ents": [], "cats": {}}]
+    got = [{"ents": [(0, 2, "PER")], "cats": {}}, {"ents": [(1, 3, "LOC")], "cats": {}}]
+    assert prediction_agreement(expected, got) == {
+        "same_entities": 0.5,
+        "same_top_class": None,
+        "max_cats_delta": None,
+    }
+    with pytest.raises(ValueError, match="1 predictions for 2 docs"):
+        prediction_agreement(expected, got[:1])
+
+
 def test_fresh_process_loads_with_weights_only_and_agrees(trained_dir, quantized):
     out = run_child_json(_CHILD, quantized.out_dir, TEXTS)
     assert len(out["docs"]) == len(TEXTS) and sum(len(d["ents"]) for d in out["docs"]) > 0
