@@ -17,7 +17,7 @@ import statistics
 import sys
 import time
 import warnings
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -110,14 +110,17 @@ def freeze_input_table(net: Any, model: ModelInfo) -> None:
         net.get_input_embeddings().weight.requires_grad_(False)
 
 
-def entity_counts(gold: Sequence[Any], predicted: Sequence[set]) -> list[tuple[int, int, int]]:
-    """Per doc (tp, fp, fn) of exact (start, end, label) character spans: what a paired
-    bootstrap over docs (``spacy_ft.statistics.paired_f1_difference``) resamples."""
+def entity_counts(
+    gold: Sequence[Iterable[tuple[int, int, str]]], predicted: Sequence[set]
+) -> list[tuple[int, int, int]]:
+    """Per doc (tp, fp, fn) of exact (start, end, label) character spans, from each doc's
+    gold spans and predicted span set: what a paired bootstrap over docs
+    (``spacy_ft.statistics.paired_f1_difference``) resamples."""
     if len(gold) != len(predicted):
         raise ValueError(f"{len(predicted)} predictions for {len(gold)} docs")
     counts = []
-    for sample, pred in zip(gold, predicted):
-        truth = {(start, end, label) for start, end, label in sample.entities}
+    for spans, pred in zip(gold, predicted):
+        truth = {(start, end, label) for start, end, label in spans}
         tp = len(truth & pred)
         counts.append((tp, len(pred) - tp, len(truth) - tp))
     return counts

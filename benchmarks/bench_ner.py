@@ -253,7 +253,7 @@ def score(vocab: Vocab, gold: Sequence[Sample], predicted: Sequence[Sequence[Ent
         },
         "predicted_entities": sum(len(ents) for ents in predicted),
         # (tp, fp, fn) per dev doc, for paired bootstrap intervals between systems
-        "doc_counts": entity_counts(gold, [set(ents) for ents in predicted]),
+        "doc_counts": entity_counts([sample.entities for sample in gold], [set(ents) for ents in predicted]),
     }
 
 

@@ -37,7 +37,7 @@ from typing import Any, Callable, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_common import DATA_ROOT, paired_accuracy_difference, quiet_libraries, versions  # noqa: E402
+from bench_common import DATA_ROOT, entity_counts, paired_accuracy_difference, quiet_libraries, versions  # noqa: E402
 
 DEFAULT_OUTPUT = Path("benchmarks/results/quantize.json")
 TARGET_SPEEDUP = 1.5
@@ -98,21 +98,24 @@ def outputs(nlp: Any, texts: Sequence[str]) -> list[dict[str, Any]]:
     return predictions(nlp, texts)
 
 
-def entity_counts_per_doc(nlp: Any, examples: list) -> list[tuple[int, int, int]]:
-    """Per dev doc (tp, fp, fn) of exact character spans: what the paired bootstrap of
-    a quantized pipeline's F1 against fp32 resamples."""
-    counts = []
-    docs = nlp.pipe([eg.reference.text for eg in examples], batch_size=64)
-    for eg, doc in zip(examples, docs, strict=True):
-        truth = {(e.start_char, e.end_char, e.label_) for e in eg.reference.ents}
-        found = {(e.start_char, e.end_char, e.label_) for e in doc.ents}
-        counts.append((len(truth & found), len(found - truth), len(truth - found)))
-    return counts
+def char_spans(doc: Any) -> list[tuple[int, int, str]]:
+    return [(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents]
 
 
-def scores(nlp: Any, examples: list) -> dict[str, float]:
-    found = nlp.evaluate(examples)
-    return {key: round(100 * float(found.get(key) or 0.0), 2) for key in ("cats_score", "ents_f")}
+def scores(nlp: Any, examples: list) -> tuple[dict[str, float], list[tuple[int, int, int]]]:
+    """Dev scores, and per doc (tp, fp, fn) of exact entity spans (what the paired
+    bootstrap of a quantized pipeline's F1 against fp32 resamples), from one prediction
+    pass: what ``nlp.evaluate`` does, keeping the predicted docs it would discard."""
+    from spacy.scorer import Scorer
+    from spacy.training import Example
+
+    docs = nlp.pipe((eg.reference.text for eg in examples), batch_size=nlp.batch_size)
+    predicted = [Example(doc, eg.reference) for doc, eg in zip(docs, examples, strict=True)]
+    found = Scorer(nlp).score(predicted)
+    counts = entity_counts(
+        [char_spans(eg.reference) for eg in predicted], [set(char_spans(eg.predicted)) for eg in predicted]
+    )
+    return {key: round(100 * float(found.get(key) or 0.0), 2) for key in ("cats_score", "ents_f")}, counts
 
 
 #: The pipelines compared: fp32 torch (baseline), torch int8, ONNX Runtime int8 and fp32.
@@ -236,7 +239,9 @@ def run_language(lang: str, model_dir: Path, args: argparse.Namespace, workdir: 
     words = sum(len(eg.predicted) for eg in examples[: len(texts)])
     chars = sum(len(text) for text in texts)
     print(f"[{lang}] {len(texts)} dev docs, {words} spaCy tokens; timing nlp.pipe ...", file=sys.stderr)
-    found = {name: scores(nlp, examples) for name, nlp in systems.items()}
+    found, counts = {}, {}
+    for name, nlp in systems.items():
+        found[name], counts[name] = scores(nlp, examples)
     expected = outputs(systems["fp32"], texts)
     result: dict[str, Any] = {
         "model_dir": str(model_dir),
@@ -262,7 +267,6 @@ def run_language(lang: str, model_dir: Path, args: argparse.Namespace, workdir: 
     if any(eg.reference.ents for eg in examples):
         from spacy_ft.statistics import paired_f1_difference
 
-        counts = {name: entity_counts_per_doc(nlp, examples) for name, nlp in systems.items()}
         # quantized minus fp32 entity F1, paired over dev docs: is a loss more than noise?
         result["ents_vs_fp32"] = {
             name: paired_f1_difference(counts[name], counts["fp32"]) for name in names[1:]

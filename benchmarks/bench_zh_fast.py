@@ -375,7 +375,7 @@ def run_corpus(corpus: Corpus, systems: Sequence[str], settings: Settings, workd
         nlp = spacy.load(output / "model-best")
         outputs, seconds = predict(nlp, texts, corpus.task, settings.repeats)
         if corpus.task == "ner":
-            counts = entity_counts(gold, outputs)
+            counts = entity_counts([sample.entities for sample in gold], outputs)
             score = prf(counts)
             per_doc[name] = counts
         else:

@@ -73,18 +73,18 @@ def pretrain(nlp: Any, texts: list[str], steps: int, batch_size: int, n_classes:
             masked_text = "".join(chars)
             docs.append(Doc(nlp.vocab, words=[masked_text], spaces=[False]))
             offset += len(chars)
+        masked_rows = np.asarray(rows)
         outputs, backprop = encoder.begin_update(docs)
         flat = encoder.ops.xp.vstack(outputs)
-        picked = flat[np.asarray(rows)]
+        picked = flat[masked_rows]
         probs, bp_output = output.begin_update(picked)
         truth = np.zeros_like(probs)
         truth[np.arange(len(targets)), targets] = 1.0
         losses.append(float(-np.log(probs[np.arange(len(targets)), targets] + 1e-9).mean()))
         d_picked = bp_output((probs - truth) / len(targets))
         d_flat = encoder.ops.alloc2f(*flat.shape)
-        d_flat[np.asarray(rows)] = d_picked
-        lengths = [len(doc.text) for doc in docs]
-        backprop(list(encoder.ops.xp.split(d_flat, np.cumsum(lengths)[:-1])))
+        d_flat[masked_rows] = d_picked
+        backprop(list(encoder.ops.xp.split(d_flat, np.cumsum([len(out) for out in outputs])[:-1])))
         encoder.finish_update(optimizer)
         output.finish_update(optimizer)
         optimizer.step_schedules()
