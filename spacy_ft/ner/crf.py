@@ -8,18 +8,31 @@ start/end scores. Invalid BIO transitions are masked out in training and
 decoding alike (a constrained CRF), so probability mass never goes to tag
 sequences the decoder could not output. tests/ner/test_crf.py checks everything
 against brute-force enumeration of all paths.
+
+The batched functions (:func:`batch_viterbi`, :func:`batch_unit_marginals`,
+:func:`batch_nll_and_gradients`) take numpy or CuPy arrays and run on the device the
+arrays live on: on a GPU the logits never leave it for the CRF, and a batch costs one
+kernel launch per position of its longest doc instead of one host copy per doc plus the
+host's arithmetic. On numpy they do exactly what the per-doc functions do.
 """
 
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy
+from thinc.api import get_array_module
 
-Array = numpy.ndarray
+Array = Any  # numpy.ndarray or cupy.ndarray
 MASKED = -1e4  # added to invalid transitions: exp() of it is 0 in float32/64
 
 
 def masked(transitions: Array, allowed: Array) -> Array:
-    return numpy.where(allowed, transitions, transitions + MASKED)
+    xp = get_array_module(transitions)
+    return xp.where(xp.asarray(allowed), transitions, transitions + MASKED)
+
+
+def to_host(array: Array) -> numpy.ndarray:
+    """A numpy copy of a CuPy array; a numpy array as it is."""
+    return array if isinstance(array, numpy.ndarray) else array.get()
 
 
 def _logsumexp(values: Array, axis: int) -> Array:
@@ -122,9 +135,17 @@ def _longest_first(emissions: Sequence[Array]) -> _Batch:
     order = sorted(range(len(emissions)), key=lambda i: -len(emissions[i]))
     lengths = numpy.array([len(emissions[i]) for i in order])
     n_tags = emissions[order[0]].shape[1]
-    padded = numpy.zeros((len(order), int(lengths[0]), n_tags), dtype=numpy.float64)
-    for row, i in enumerate(order):
-        padded[row, : lengths[row]] = emissions[i]
+    xp = get_array_module(emissions[order[0]])
+    if xp is numpy:
+        padded = numpy.zeros((len(order), int(lengths[0]), n_tags), dtype=numpy.float64)
+        for row, i in enumerate(order):
+            padded[row, : lengths[row]] = emissions[i]
+    else:  # one scatter instead of one copy kernel per doc
+        padded = xp.zeros((len(order), int(lengths[0]), n_tags), dtype="float64")
+        rows = numpy.repeat(numpy.arange(len(order)), lengths)
+        steps = numpy.concatenate([numpy.arange(n) for n in lengths])
+        values = xp.concatenate([emissions[i] for i in order if len(emissions[i])])
+        padded[xp.asarray(rows), xp.asarray(steps)] = values
     active = [int((lengths > t).sum()) for t in range(padded.shape[1])]
     return _Batch(order, lengths, padded, active)
 
@@ -137,15 +158,17 @@ def batch_viterbi(
     if not any(len(e) for e in emissions):
         return [[] for _ in emissions]
     order, lengths, padded, active = _longest_first(emissions)
+    xp = get_array_module(padded)
     n_docs, steps, n_tags = padded.shape
     score = start[None, :] + padded[:, 0]
-    back = numpy.zeros((steps, n_docs, n_tags), dtype=numpy.int32)
+    back = xp.zeros((steps, n_docs, n_tags), dtype=numpy.int32)
     for t in range(1, steps):
         k = active[t]
         candidates = score[:k, :, None] + transitions[None]
         back[t, :k] = candidates.argmax(axis=1)
         score[:k] = candidates.max(axis=1) + padded[:k, t]
-    best_last = (score + end[None, :]).argmax(axis=1)
+    best_last = to_host((score + end[None, :]).argmax(axis=1))
+    back = to_host(back)
     paths: List[List[int]] = [[] for _ in emissions]
     for row, i in enumerate(order):
         n = int(lengths[row])
@@ -167,30 +190,34 @@ def _scaled_recursions(batch: _Batch, transitions: Array, start: Array, end: Arr
     Every score is shifted by its maximum before ``exp`` (the caller adds the shifts
     back for log Z), alpha is normalised at every step by ``scale``, and beta uses the
     same scales, so ``alpha * beta`` are the unit marginals; masked transitions
-    (``MASKED``) become exact zeros.
+    (``MASKED``) become exact zeros. Underflow is checked once, after the forward pass
+    (a zero scale turns every later one into NaN), so a GPU never waits on the host
+    in the middle of the recursion.
     """
     order, lengths, padded, active = batch
+    xp = get_array_module(padded)
     n_docs, steps, _ = padded.shape
-    emit = numpy.exp(padded - padded.max(axis=2, keepdims=True))
+    emit = xp.exp(padded - padded.max(axis=2, keepdims=True))
     trans, first, last = (
-        numpy.exp(scores - scores.max())
-        for scores in (numpy.asarray(a, dtype=numpy.float64) for a in (transitions, start, end))
+        xp.exp(scores - scores.max())
+        for scores in (xp.asarray(a, dtype="float64") for a in (transitions, start, end))
     )
-    alpha = numpy.zeros_like(emit)
-    scale = numpy.ones((n_docs, steps))
+    alpha = xp.zeros_like(emit)
+    scale = xp.ones((n_docs, steps))
     current = first[None, :] * emit[: active[0], 0]
-    for t in range(steps):
-        k = active[t]
-        if t:
-            current = (alpha[:k, t - 1] @ trans) * emit[:k, t]
-        scale[:k, t] = current.sum(axis=1)
-        if not (scale[:k, t] > 0).all():
-            return None
-        alpha[:k, t] = current / scale[:k, t, None]
-    beta = numpy.zeros_like(emit)
-    rows = numpy.flatnonzero(lengths)
-    ends = lengths[rows] - 1
-    z_end = numpy.ones(n_docs)
+    with numpy.errstate(divide="ignore", invalid="ignore"):
+        for t in range(steps):
+            k = active[t]
+            if t:
+                current = (alpha[:k, t - 1] @ trans) * emit[:k, t]
+            scale[:k, t] = current.sum(axis=1)
+            alpha[:k, t] = current / scale[:k, t, None]
+    if not bool((scale > 0).all()):
+        return None
+    beta = xp.zeros_like(emit)
+    rows = xp.asarray(numpy.flatnonzero(lengths))
+    ends = xp.asarray(lengths[numpy.flatnonzero(lengths)] - 1)
+    z_end = xp.ones(n_docs)
     z_end[rows] = (alpha[rows, ends] * last[None, :]).sum(axis=1)
     beta[rows, ends] = last[None, :] / z_end[rows, None]
     for t in range(steps - 2, -1, -1):
@@ -203,16 +230,101 @@ def batch_unit_marginals(
     emissions: Sequence[Array], transitions: Array, start: Array, end: Array
 ) -> List[Array]:
     """Each doc's unit marginals (:func:`forward_backward`'s second output), batched as in
-    :func:`batch_viterbi`: what inference needs for the entity confidences."""
+    :func:`batch_viterbi`: what inference needs for the entity confidences. Returned as
+    numpy arrays whatever the input's device (one copy for the whole batch)."""
     if not any(len(e) for e in emissions):
         return [numpy.zeros((0, len(start)), dtype=e.dtype) for e in emissions]
     batch = _longest_first(emissions)
     recursions = _scaled_recursions(batch, transitions, start, end)
     if recursions is None:
-        return [log_space_forward_backward(e, transitions, start, end)[1] if len(e) else e for e in emissions]
+        host = [to_host(a) for a in (transitions, start, end)]
+        return [log_space_forward_backward(to_host(e), *host)[1] if len(e) else to_host(e) for e in emissions]
     _, _, alpha, beta, _, _ = recursions
-    marginals = alpha * beta
+    marginals = to_host(alpha * beta)
     out: List[Array] = [numpy.zeros((0, start.shape[0]))] * len(emissions)
     for row, i in enumerate(batch.order):
         out[i] = marginals[row, : batch.lengths[row]].astype(emissions[i].dtype)
     return out
+
+
+def batch_nll_and_gradients(
+    emissions: Sequence[Array], transitions: Array, start: Array, end: Array, golds: Sequence[Sequence[int]]
+) -> Tuple[float, List[Array], Array, Array, Array]:
+    """:func:`nll_and_gradients` for a whole batch in one pass: the summed -log p(gold),
+    each doc's emission gradient (on the emissions' device, their dtype) and the
+    transition, start and end gradients summed over the docs.
+
+    Empty docs get an empty gradient and add nothing. Scores so extreme that the scaled
+    recursion underflows fall back to the exact per-doc log-space path on the host.
+    """
+    xp = get_array_module(transitions)
+    n_tags = int(transitions.shape[0])
+    dtype = next((e.dtype for e in emissions), numpy.float32)
+    d_emissions: List[Array] = [xp.zeros((0, n_tags), dtype=dtype)] * len(emissions)
+    d_trans, d_start, d_end = xp.zeros((n_tags, n_tags)), xp.zeros(n_tags), xp.zeros(n_tags)
+    present = [i for i, e in enumerate(emissions) if len(e)]
+    if not present:
+        return 0.0, d_emissions, d_trans, d_start, d_end
+    batch = _longest_first([emissions[i] for i in present])
+    recursions = _scaled_recursions(batch, transitions, start, end)
+    if recursions is None:
+        return _per_doc_on_host(emissions, transitions, start, end, golds, xp)
+    emit, trans, alpha, beta, scale, z_end = recursions
+    order, lengths, padded, _ = batch
+    n_docs, steps, _ = padded.shape
+    # Gold as padded (docs, steps) indices, built on the host and sent once.
+    gold = numpy.zeros((n_docs, steps), dtype=numpy.int64)
+    valid = numpy.zeros((n_docs, steps), dtype=bool)
+    for row, i in enumerate(order):
+        gold[row, : lengths[row]] = golds[present[i]]
+        valid[row, : lengths[row]] = True
+    gold_d, valid_d = xp.asarray(gold), xp.asarray(valid)
+    rows = xp.arange(n_docs)
+    last_step = xp.asarray(lengths - 1)
+    transitions64, start64, end64 = (xp.asarray(a, dtype="float64") for a in (transitions, start, end))
+    # log Z: the scales, the end sum and every shift the recursion took off.
+    shifts = (
+        (padded.max(axis=2) * valid_d).sum(axis=1)
+        + xp.asarray(lengths - 1) * transitions64.max() + start64.max() + end64.max()
+    )
+    log_z = xp.log(xp.where(valid_d, scale, 1.0)).sum(axis=1) + xp.log(z_end) + shifts
+    gold_emissions = (xp.take_along_axis(padded, gold_d[:, :, None], axis=2)[:, :, 0] * valid_d).sum(axis=1)
+    pair_valid = valid_d[:, 1:]
+    gold_transitions = (transitions64[gold_d[:, :-1], gold_d[:, 1:]] * pair_valid).sum(axis=1)
+    gold_last = gold_d[rows, last_step]
+    path = gold_emissions + gold_transitions + start64[gold_d[:, 0]] + end64[gold_last]
+    nll = float((log_z - path).sum())
+    marginals = alpha * beta
+    one_hot = (xp.arange(n_tags)[None, None, :] == gold_d[:, :, None]) & valid_d[:, :, None]
+    d_padded = marginals - one_hot
+    after = emit[:, 1:] * beta[:, 1:] / scale[:, 1:, None]
+    d_trans = trans * (alpha[:, :-1].reshape(-1, n_tags).T @ after.reshape(-1, n_tags))
+    flat_pairs = (gold_d[:, :-1] * n_tags + gold_d[:, 1:]).ravel()
+    pair_counts = xp.bincount(flat_pairs, weights=pair_valid.ravel().astype("float64"), minlength=n_tags * n_tags)
+    d_trans = d_trans - pair_counts.reshape(n_tags, n_tags)
+    d_start = d_padded[:, 0].sum(axis=0)
+    d_end = d_padded[rows, last_step].sum(axis=0)
+    for row, i in enumerate(order):
+        d_emissions[present[i]] = d_padded[row, : lengths[row]].astype(dtype)
+    return nll, d_emissions, d_trans, d_start, d_end
+
+
+def _per_doc_on_host(
+    emissions: Sequence[Array], transitions: Array, start: Array, end: Array, golds: Sequence[Sequence[int]],
+    xp: Any,
+) -> Tuple[float, List[Array], Array, Array, Array]:
+    """The exact per-doc path (:func:`nll_and_gradients`), with results on ``xp``'s device."""
+    host = [to_host(a) for a in (transitions, start, end)]
+    n_tags = host[0].shape[0]
+    total, d_emissions = 0.0, []
+    sums = [numpy.zeros((n_tags, n_tags)), numpy.zeros(n_tags), numpy.zeros(n_tags)]
+    for doc_emissions, gold in zip(emissions, golds):
+        if not len(doc_emissions):
+            d_emissions.append(xp.zeros((0, n_tags), dtype=doc_emissions.dtype))
+            continue
+        nll, d_doc, *grads = nll_and_gradients(to_host(doc_emissions), *host, list(gold))
+        total += nll
+        d_emissions.append(xp.asarray(d_doc))
+        for acc, grad in zip(sums, grads):
+            acc += grad
+    return total, d_emissions, *(xp.asarray(a) for a in sums)

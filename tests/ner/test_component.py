@@ -225,3 +225,36 @@ def test_evaluate_command_writes_the_report(trained, tmp_path):
     assert set(report["ents"]["types"]) == {"PER", "LOC"}
     assert report["ents"]["micro avg"]["f1"] >= 0.95
     assert "weighted avg" in result.output and "PER" in result.output
+
+
+def test_batched_crf_path_gives_the_per_doc_loss_and_predictions(ner_bert, monkeypatch):
+    """With ``crf_on_device`` on a GPU the head keeps the logits on the device and runs
+    the batched CRF; run here on numpy arrays, that path must give the host path's loss,
+    gradients and entities."""
+    from spacy_ft.ner.component import TransformerNER
+
+    nlp = build_ner(ner_bert, crf=True)
+    assert not nlp.get_pipe("spacy_ft_ner")._on_device()  # off by default
+    examples = ner_examples(nlp, ner_corpus(40, seed=3))
+    train_ner(nlp, examples, steps=15)
+    ner = nlp.get_pipe("spacy_ft_ner")
+    docs = [eg.predicted for eg in examples]
+    for doc in docs:
+        doc._.trf_data = None
+    docs = list(nlp.get_pipe("transformer").pipe(docs))
+    outputs = ner.model.predict(docs)
+    host_loss, host_grads = ner.get_loss(examples, outputs)
+    host_crf_grads = {k: ner.model.get_ref("crf").get_grad(k).copy() for k in ("transitions", "start", "end")}
+    host_entities = ner.predict(docs)
+    for key in host_crf_grads:
+        ner.model.get_ref("crf").set_grad(key, numpy.zeros_like(host_crf_grads[key]))
+    monkeypatch.setattr(TransformerNER, "_on_device", lambda self: True)
+    batched_loss, batched_grads = ner.get_loss(examples, outputs)
+    assert batched_loss == pytest.approx(host_loss, rel=1e-5)
+    assert host_loss > 0
+    for got, want in zip(batched_grads, host_grads):
+        numpy.testing.assert_allclose(got, want, atol=1e-6)
+    for key, want in host_crf_grads.items():
+        numpy.testing.assert_allclose(ner.model.get_ref("crf").get_grad(key), want, atol=1e-6)
+    assert ner.predict(docs) == host_entities
+    assert sum(len(doc_entities) for doc_entities in host_entities) > 0

@@ -7,6 +7,7 @@ import pytest
 
 from spacy_ft.ner.bio import allowed_transitions, bio_tags
 from spacy_ft.ner.crf import (
+    batch_nll_and_gradients,
     batch_unit_marginals,
     batch_viterbi,
     forward_backward,
@@ -125,3 +126,60 @@ def test_batched_marginals_fall_back_when_scores_underflow():
     for doc_emissions, doc_marginals in zip(extreme, marginals):
         expected = forward_backward(doc_emissions, transitions, start, end)[1]
         numpy.testing.assert_allclose(doc_marginals, expected, atol=1e-6)
+
+
+def random_batch(lengths, seed, tags=TAGS):
+    rng = numpy.random.default_rng(seed)
+    n_tags = len(tags)
+    transitions = masked(rng.normal(size=(n_tags, n_tags)), allowed_transitions(tags))
+    start, end = rng.normal(size=n_tags), rng.normal(size=n_tags)
+    start[[i for i, tag in enumerate(tags) if tag.startswith("I-")]] += -1e4
+    emissions = [rng.normal(size=(n, n_tags)) for n in lengths]
+    golds = [[int(t) for t in viterbi(e, transitions, start, end)] if len(e) else [] for e in emissions]
+    # Gold paths that are not the best path, so the gradients are not trivially small.
+    golds = [[0] * len(g) if i % 2 else g for i, g in enumerate(golds)]
+    return emissions, transitions, start, end, golds
+
+
+@pytest.mark.parametrize("lengths", [[3], [4, 0, 1, 6, 2], [0, 0, 2]])
+def test_batched_nll_and_gradients_equal_the_per_doc_ones(lengths):
+    emissions, transitions, start, end, golds = random_batch(lengths, seed=len(lengths))
+    nll, d_emissions, d_transitions, d_start, d_end = batch_nll_and_gradients(
+        emissions, transitions, start, end, golds)
+    expected_nll, sums = 0.0, [numpy.zeros_like(transitions), numpy.zeros_like(start), numpy.zeros_like(end)]
+    for doc, gold, d_doc in zip(emissions, golds, d_emissions):
+        if not len(doc):
+            assert d_doc.shape == (0, len(TAGS))
+            continue
+        doc_nll, expected_d_doc, *grads = nll_and_gradients(doc, transitions, start, end, gold)
+        expected_nll += doc_nll
+        numpy.testing.assert_allclose(d_doc, expected_d_doc, atol=1e-9)
+        for total, grad in zip(sums, grads):
+            total += grad
+    assert nll == pytest.approx(expected_nll, rel=1e-9)
+    for got, want in zip((d_transitions, d_start, d_end), sums):
+        numpy.testing.assert_allclose(got, want, atol=1e-9)
+
+
+def test_batched_nll_matches_brute_force():
+    emissions, transitions, start, end, golds = random_batch([3, 2], seed=11)
+    nll, *_ = batch_nll_and_gradients(emissions, transitions, start, end, golds)
+    expected = 0.0
+    for doc, gold in zip(emissions, golds):
+        scores = numpy.array([path_score(doc, transitions, start, end, p) for p in all_paths(len(doc))])
+        expected += numpy.log(numpy.exp(scores).sum()) - path_score(doc, transitions, start, end, gold)
+    assert nll == pytest.approx(expected, rel=1e-9)
+
+
+def test_batched_nll_falls_back_when_the_scaled_recursion_underflows():
+    emissions, transitions, start, end, golds = random_batch([4, 3], seed=5)
+    emissions[0][2] = [-2e3, 0.0, -2e3]  # only B-PER survives at position 2...
+    emissions[0][3] = [-2e3, -2e3, 0.0]
+    emissions[0][1] = [0.0, -2e3, -2e3]  # ...after a forced O: every path underflows in scaled space
+    transitions = transitions.copy()
+    transitions[0, 1] = -1.5e3
+    nll, d_emissions, *_ = batch_nll_and_gradients(emissions, transitions, start, end, golds)
+    expected = sum(nll_and_gradients(e, transitions, start, end, g)[0] for e, g in zip(emissions, golds))
+    assert numpy.isfinite(nll)
+    assert nll == pytest.approx(expected, rel=1e-9)
+    assert all(numpy.isfinite(d).all() for d in d_emissions)
