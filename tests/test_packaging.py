@@ -1,13 +1,17 @@
 """A pipeline built by `spacy package` loads by name in a fresh environment and
 predicts exactly what the training output predicted."""
 
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import spacy
 
-from spacy_ft.packaging import differences, smoke_load
-from tests.util import PACKAGE_TEXTS, ner_corpus
+from spacy_ft.packaging import DeploymentError, clean_environment, create_clean_venv, differences, smoke_load
+from spacy_ft.testing import make_tiny_bert
+from tests.util import JIEBA, PACKAGE_TEXTS, WINDOW, glued_words, ner_corpus, ner_examples, train_ner
 
 
 def test_differences_name_every_doc_that_disagrees():
@@ -23,20 +27,96 @@ def test_differences_name_every_doc_that_disagrees():
     assert differences(expected, expected[:1], ["a", "b"]) == ["1 docs came back for 2 texts"]
 
 
-@pytest.mark.slow  # builds a fresh virtual environment and installs the package into it
-def test_packaged_pipeline_loads_by_name_in_a_fresh_venv(trained_dir, tmp_path):
+# -- the deployment check: a clean environment, as on a production machine ---------------------
+
+WEIGHTS_PACKAGE = "spacy_ft_test_weights"
+PARENT_ONLY = "spacy_ft_parent_only"
+
+
+def only_in_this_environment(root: Path, bert_dir: Path) -> Path:
+    """What a training machine has and a production machine lacks: a weights package
+    (``pkg:`` name) and a package registering a spaCy callback through entry points,
+    both visible to this process and its children through ``PYTHONPATH`` only."""
+    (root / WEIGHTS_PACKAGE).mkdir(parents=True)
+    (root / WEIGHTS_PACKAGE / "__init__.py").write_text("", encoding="utf-8")
+    shutil.copytree(bert_dir, root / WEIGHTS_PACKAGE / "model")
+    (root / f"{PARENT_ONLY}.py").write_text(
+        "def make():\n    return lambda nlp: nlp\n", encoding="utf-8")
+    info = root / f"{PARENT_ONLY}-0.0.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {PARENT_ONLY}\nVersion: 0.0.0\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text(
+        f"[spacy_callbacks]\nspacy_ft_test.parent_only.v1 = {PARENT_ONLY}:make\n", encoding="utf-8")
+    return root
+
+
+def package(model_dir: Path, out_dir: Path, name: str) -> Path:
     subprocess.run(
-        [sys.executable, "-m", "spacy", "package", str(trained_dir), str(tmp_path), "--force"],
-        check=True,
-        capture_output=True,
+        [sys.executable, "-m", "spacy", "package", str(model_dir), str(out_dir), "--name", name, "--force"],
+        check=True, capture_output=True,
     )
-    dist = tmp_path / "zh_ft_pkgtest-0.0.1" / "dist" / "zh_ft_pkgtest-0.0.1.tar.gz"
+    return out_dir / f"zh_{name}-0.0.1" / "dist" / f"zh_{name}-0.0.1.tar.gz"
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory):
+    """A pipeline trained from ``pkg:spacy_ft_test_weights/model`` while that package and a
+    callback package were visible, and the clean environment the checks share."""
+    root = only_in_this_environment(tmp_path_factory.mktemp("parent_site"), Path(
+        make_tiny_bert(tmp_path_factory.mktemp("deploy_bert"), [t for t, _ in ner_corpus(200, seed=1)] + PACKAGE_TEXTS)))
+    patch = pytest.MonkeyPatch()
+    patch.setenv("PYTHONPATH", str(root))
+    patch.syspath_prepend(str(root))
+    nlp = spacy.blank("zh", config={"nlp": {"tokenizer": JIEBA}})
+    nlp.tokenizer.add_words(glued_words())
+    nlp.add_pipe("transformer", config={"model": {
+        "@architectures": "spacy_ft.TransformerModel.v1", "name": f"pkg:{WEIGHTS_PACKAGE}/model", "get_spans": WINDOW}})
+    nlp.add_pipe("spacy_ft_ner")
+    train_ner(nlp, ner_examples(nlp, ner_corpus(200, seed=1)), steps=30)
+    nlp.meta["version"] = "0.0.1"
+    model_dir = tmp_path_factory.mktemp("deploy_model") / "model"
+    nlp.to_disk(model_dir)
+    yield {"model_dir": model_dir, "venv": tmp_path_factory.mktemp("deploy") / "venv", "root": root}
+    patch.undo()
+
+
+@pytest.mark.slow  # builds a clean virtual environment: torch, spacy_ft and its requirements
+def test_pipeline_trained_from_a_weights_package_deploys_without_it(deployment, tmp_path):
+    dist = package(deployment["model_dir"], tmp_path, "deploytest")
     texts = [t for t, _ in ner_corpus(20, seed=2)] + PACKAGE_TEXTS
-    result = smoke_load(dist, "zh_ft_pkgtest", trained_dir, texts, tmp_path / "venv")
-    assert result["pipeline"] == ["transformer", "spacy_ft_textcat", "spacy_ft_ner", "spacy_ft_trf_cleanup"]
+    result = smoke_load(dist, "zh_deploytest", deployment["model_dir"], texts, deployment["venv"], reuse_venv=True)
+    assert result["pipeline"] == ["transformer", "spacy_ft_ner"]
     assert result["docs"] == len(texts) and result["entities"] > 0
-    with pytest.raises(ModuleNotFoundError):  # installed only in the fresh environment
-        __import__("zh_ft_pkgtest")
+    installed = {name.lower().replace("_", "-") for name in result["installed"]}
+    assert {"spacy-ft", "spacy", "spacy-transformers", "torch", "jieba", "zh-deploytest"} <= installed
+    assert WEIGHTS_PACKAGE.replace("_", "-") not in installed
+    with pytest.raises(ModuleNotFoundError):  # installed only in the clean environment
+        __import__("zh_deploytest")
+
+
+@pytest.mark.slow
+def test_the_check_fails_where_a_production_machine_would(deployment, tmp_path):
+    """A pipeline that needs a package only this environment has (a callback registered
+    by an undeclared package) loads here, and must fail the check, naming what is missing."""
+    config = spacy.util.load_config(deployment["model_dir"] / "config.cfg")
+    config["nlp"]["after_creation"] = {"@callbacks": "spacy_ft_test.parent_only.v1"}
+    model_dir = tmp_path / "model"
+    shutil.copytree(deployment["model_dir"], model_dir)
+    config.to_disk(model_dir / "config.cfg")
+    here = subprocess.run([sys.executable, "-c", "import spacy, sys; print(spacy.load(sys.argv[1]).pipe_names)",
+                           str(model_dir)], capture_output=True, text=True, timeout=300)
+    assert here.returncode == 0, here.stderr[-2000:]  # loads fine on this machine
+    dist = package(model_dir, tmp_path, "needsparent")
+    with pytest.raises(DeploymentError, match="spacy_ft_test.parent_only.v1"):
+        smoke_load(dist, "zh_needsparent", model_dir, ["张伟在北京。"], deployment["venv"], reuse_venv=True)
+
+
+def test_a_new_environment_does_not_see_this_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(Path(pytest.__file__).parents[1]))
+    python = create_clean_venv(tmp_path / "venv")
+    result = subprocess.run([str(python), "-c", "import pytest"], capture_output=True, text=True,
+                            env=clean_environment())
+    assert result.returncode != 0 and "No module named 'pytest'" in result.stderr
 
 
 def test_loading_a_full_pipeline_imports_no_optional_extra(trained_dir):
