@@ -63,6 +63,29 @@ def test_example_space_file_is_the_default_and_fits_every_config():
         space.check_config(load_config(ROOT / "configs" / f"{name}.cfg", interpolate=False), name)
 
 
+@pytest.mark.parametrize("space_file, configs", [
+    ("tune_space.yml", ("zh_cpu", "zh_cpu_e5", "en_cpu")),
+    ("tune_space_gpu.yml", ("zh_gpu", "en_gpu")),
+])
+def test_each_space_file_ranges_over_its_configs_own_values(space_file, configs):
+    """A batcher size counts sequences (batch_by_sequence) or padded words (batch_by_padded):
+    a space file must range around the values of the configs it is for."""
+    from spacy.util import load_config
+
+    entries = yaml.safe_load((ROOT / "configs" / space_file).read_text(encoding="utf-8"))
+    load_space(ROOT / "configs" / space_file)  # valid
+    for name in configs:
+        config = load_config(ROOT / "configs" / f"{name}.cfg", interpolate=False)
+        for key, entry in entries.items():
+            section = config
+            for part in key.split("."):
+                section = section[part]
+            if entry["type"] == "categorical":
+                assert section in entry["choices"], (space_file, name, key)
+            else:
+                assert entry["low"] <= section <= entry["high"], (space_file, name, key, section)
+
+
 @pytest.mark.parametrize(
     "entry, message",
     [
