@@ -98,7 +98,7 @@ WARMUP_TEXT = {"zh": "南京市长江大桥于一九六八年建成通车。", "
 # Targets from the project's claims (F1 points).
 TARGET_RESUME_MARGIN = 1.0  # spacy_ft >= spaCy ner + 1.0 on Resume
 TARGET_WNUT_HF_MARGIN = 0.5  # spacy_ft >= HF - 0.5 on WNUT-17
-# On a pretrained multilingual encoder (--zh-model, issue 16): spacy_ft >= HF + 1.0 and
+# On a pretrained multilingual encoder (--zh-model): spacy_ft >= HF + 1.0 and
 # >= spaCy ner + 1.0, and these dev F1s.
 TARGET_ZH_MARGIN = 1.0
 ZH_TARGET_F1 = {"resume": 94.0, "weibo": 58.0}
@@ -882,7 +882,7 @@ def checks(datasets: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         "passed": f1[system] >= f1["hf"] - TARGET_WNUT_HF_MARGIN,
                     }
                 )
-        # Issue 16 (a pretrained multilingual encoder, --zh-model: the only zh runs with "hf").
+        # A pretrained multilingual encoder (--zh-model): the only zh runs with "hf".
         if name in ZH_TARGET_F1 and DEFAULT_SYSTEM in f1 and "hf" in f1:
             ours = f1[DEFAULT_SYSTEM]
             # Resume's spaCy ner margin is checked above already.

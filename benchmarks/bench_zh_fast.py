@@ -2,7 +2,7 @@
 (``configs/zh_cpu_fast.cfg``) against spaCy's stock zh CNN and the from-scratch
 character BERT, trained the way a user trains them.
 
-Why this script exists: issue 17 claims that a character encoder with SoftLexicon
+Why this script exists: the claim under test is that a character encoder with SoftLexicon
 features from jieba's dictionary is both more accurate and faster than spaCy's own
 CNN pipeline over jieba tokens. The claim only counts if each system is trained and
 judged as a user would meet it, so this script:

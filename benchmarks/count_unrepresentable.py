@@ -1,4 +1,4 @@
-"""Gold entities spacy_ft_ner's units cannot express, per unit mode (issue 16, section 2).
+"""Gold entities spacy_ft_ner's units cannot express, per unit mode.
 
 An entity is unrepresentable when its start or end character offset is not a
 unit boundary. Units come from ``spacy_ft.ner.units.doc_units`` exactly as the

@@ -1,4 +1,4 @@
-"""Does pretraining the character encoder on raw Chinese text help its NER? (issue 17)
+"""Does pretraining the character encoder on raw Chinese text help its NER?
 
 ``spacy pretrain`` cannot run on ``spacy_ft_char_encoder``: its objectives expect one
 row per spaCy token, the encoder gives one per character. This probe pretrains the
@@ -9,7 +9,7 @@ characters predicts them from the encoder's rows. Then both arms, pretrained and
 train the NER head with ``spacy train``'s own loop from the same config, seed and
 batches, and are scored on the same dev set.
 
-Measured (README, issue 17): Resume dev 92.60 pretrained against 93.52 not, so the
+Measured (docs/benchmarks.md): Resume dev 92.60 pretrained against 93.52 not, so the
 workflow does not pretrain. ``spacy project run probe-char-pretrain`` reruns it:
 
     python benchmarks/probe_char_pretrain.py --train T.spacy --dev D.spacy \\

@@ -1,4 +1,4 @@
-"""A pipeline saved by the code before the restructuring (issue 15) loads and
+"""A pipeline saved by the code before the package restructuring loads and
 predicts as it did then: registered names, saved bytes and behaviour held.
 
 The fixture was written by ``tests/fixtures/make_legacy_pipeline.py`` at commit
