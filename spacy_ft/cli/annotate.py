@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from spacy_ft.cli._util import app, load_pipeline
+from spacy_ft.cli._util import app, fail, load_model, load_pipeline
+from spacy_ft.corpora import CorpusFormatError
 
 
 def check_annotation_format(fmt: str) -> None:
@@ -49,7 +50,8 @@ def annotate_command(
         None, help="ray engine: cluster to join ('auto' on a cluster node; default: start a local one)"
     ),
     code: Optional[Path] = typer.Option(
-        None, help="Python file registering custom components, imported before the pipeline loads"
+        None, "--code", "-c",
+        help="Python file registering custom components, imported before the pipeline loads",
     ),
 ) -> None:
     """Pre-annotate raw text with entity scores and classifier labels, and write
@@ -86,9 +88,10 @@ def annotate_command(
             code=code if engine == "ray" else None,
             address=address,
         )
-    except ImportError as err:
-        typer.echo(str(err), err=True)
-        raise typer.Exit(1) from err
+    except CorpusFormatError as err:  # a malformed input record: file and line in the message
+        fail(f"Can't annotate {input_path}", str(err))
+    except ImportError as err:  # the ray engine without the ray extra
+        fail(f"Can't annotate with --engine {engine}", str(err))
     typer.echo(f"{input_path}: {report.summary()}", err=True)
     if report.examples:
         listed = "; ".join(f"{e.id} ({e.reason})" for e in report.examples)
@@ -127,20 +130,18 @@ def import_annotations_command(
     kept = [answer.strip() for answer in answers.split(",") if answer.strip()]
     if not kept or set(kept) - set(ANSWERS):
         raise typer.BadParameter(f"--answers {answers!r}: expected some of {', '.join(ANSWERS)}")
-    if model is not None:
-        import spacy
-
-        nlp = spacy.load(model)
-    else:
-        nlp = load_pipeline(lang)
-    report = import_annotations(
-        input_path,
-        fmt,
-        nlp,
-        output_path,
-        answers=kept,
-        use_predictions=use_predictions,
-        text_key=text_key,
-    )
+    nlp = load_model(model) if model is not None else load_pipeline(lang)
+    try:
+        report = import_annotations(
+            input_path,
+            fmt,
+            nlp,
+            output_path,
+            answers=kept,
+            use_predictions=use_predictions,
+            text_key=text_key,
+        )
+    except CorpusFormatError as err:  # a malformed record: file and line in the message
+        fail(f"Can't import {input_path}", str(err))
     typer.echo(f"{input_path}: {report.summary()}")
     typer.echo(f"Saved {report.docs} docs to {output_path}")

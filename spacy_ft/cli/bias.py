@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from spacy.cli._util import string_to_list
 
-from spacy_ft.cli._util import app, load_pipeline
+from spacy_ft.cli._util import app, fail, load_model, load_pipeline
 
 
 @app.command("augment")
@@ -26,32 +26,40 @@ def augment_command(
 ) -> None:
     """Counterfactual data augmentation: write swapped copies of the training docs
     (他 -> 她, 张伟 -> 张芳) with entity offsets, cats and example weights kept."""
-    import spacy
     from spacy.tokens import DocBin
 
-    from spacy_ft.bias.augment import augment_docs
-    from spacy_ft.bias.terms import TermListError, load_term_list
+    from spacy_ft.bias.augment import MODES, augment_docs
 
-    nlp = spacy.load(model) if model is not None else load_pipeline(lang)
-    try:
-        term_list = load_term_list(nlp.lang, terms)
-    except TermListError as err:
-        raise typer.BadParameter(str(err)) from err
+    if mode not in MODES:
+        raise typer.BadParameter(f"{mode!r}: expected one of {', '.join(MODES)}", param_hint="--mode")
+    nlp = load_model(model) if model is not None else load_pipeline(lang)
+    term_list = _term_list(nlp.lang, terms)
     selected = [a.strip() for a in attributes.split(",") if a.strip()] if attributes else None
+    unknown = sorted(set(selected or ()) - set(term_list.attributes))
+    if unknown:
+        raise typer.BadParameter(
+            f"{', '.join(unknown)}: not in the {nlp.lang} term list ({', '.join(sorted(term_list.attributes))})",
+            param_hint="--attributes",
+        )
     docs = DocBin().from_disk(input_path).get_docs(nlp.vocab)
     try:
         out, report = augment_docs(docs, term_list, nlp, attributes=selected, mode=mode, seed=seed)
     except ValueError as err:
-        raise typer.BadParameter(str(err)) from err
+        fail(f"Can't augment {input_path}", str(err))
     DocBin(docs=out, store_user_data=True).to_disk(output_path)
     typer.echo(f"{input_path}: {report.summary()}")
     typer.echo(f"Saved {report.docs_out} docs to {output_path}")
 
 
 def _term_list(lang: str, extra: list[Path]):
-    from spacy_ft.bias.terms import load_term_list
+    """The term list for ``lang`` plus the --terms files; a file that cannot be used
+    (missing, not JSON, wrong shape) or a language without a list ends the command."""
+    from spacy_ft.bias.terms import TermListError, load_term_list
 
-    return load_term_list(lang, extra)
+    try:
+        return load_term_list(lang, extra)
+    except TermListError as err:
+        fail("Can't load the term list", str(err))
 
 
 
@@ -60,7 +68,9 @@ def _term_list(lang: str, extra: list[Path]):
 def bias_audit_command(
     model: str = typer.Argument(..., help="Trained pipeline directory or package"),
     data_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Gold data: .spacy, or .jsonl (text, cats/label, entities)"),
-    output_dir: Path = typer.Option(Path("bias_audit"), "--output-dir", "-o", help="Where audit.json/html, summary.txt go"),
+    output_dir: Path = typer.Option(
+        Path("bias_audit"), "--output", "-o", "--output-dir", help="Directory for audit.json/html and summary.txt"
+    ),
     attributes: Optional[str] = typer.Option(None, help="Comma-separated attributes (default: all of the term list)"),
     positive_label: Optional[str] = typer.Option(None, help="Label judged as the positive decision (default: POS-like or the second label)"),
     group_field: Optional[str] = typer.Option(None, help="Take groups from doc.user_data[FIELD] / a JSONL field instead of term mentions"),
@@ -77,12 +87,10 @@ def bias_audit_command(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar over docs"),
 ) -> None:
     """Audit a pipeline for group bias; exit 1 when a given threshold is exceeded (CI gate)."""
-    import spacy
-
     from spacy_ft.bias.audit import AuditSettings, exceeded, load_audit_docs, run_audit
     from spacy_ft.bias.report import summary_text, write_reports
 
-    nlp = spacy.load(model)
+    nlp = load_model(model)
     gates = {"max_dpd": max_dpd, "max_eod": max_eod, "min_di": min_di, "max_flip_rate": max_flip_rate,
              "max_recall_gap": max_recall_gap}
     settings = AuditSettings(
@@ -98,11 +106,13 @@ def bias_audit_command(
     typer.echo(f"Saved {', '.join(str(p) for p in paths.values())}")
     failed = exceeded(result)
     if failed:
-        typer.echo(f"Bias audit failed: {len(failed)} threshold(s) exceeded:", err=True)
-        for check in failed:
-            typer.echo(f"  {check['metric']} ({check['where']}) = {check['value']:.3f}, "
-                       f"{check['check']} = {check['threshold']}", err=True)
-        raise typer.Exit(1)
+        fail(
+            f"Bias audit failed: {len(failed)} threshold(s) exceeded",
+            "\n".join(
+                f"{check['metric']} ({check['where']}) = {check['value']:.3f}, {check['check']} = {check['threshold']}"
+                for check in failed
+            ),
+        )
 
 
 @app.command("reweigh")
@@ -139,11 +149,9 @@ def fit_group_thresholds_command(
     terms: list[Path] = typer.Option([], "--terms", help="Extra term list JSON files (repeatable)"),
 ) -> None:
     """Fit per-group decision thresholds on dev predictions; save them in the pipeline's spacy_ft_bias."""
-    import spacy
-
     from spacy_ft.bias.group_thresholds import fit_on_dev, store_thresholds
 
-    nlp = spacy.load(model)
+    nlp = load_model(model)
     fit = fit_on_dev(nlp, dev_path, _term_list(nlp.lang, terms), attribute, positive_label,
                      constraint=constraint, tolerance=tolerance)
     name = store_thresholds(nlp, attribute, fit.thresholds, fit.positive_label)

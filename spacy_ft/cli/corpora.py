@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from spacy_ft.cli._util import app, load_pipeline
+from spacy_ft.cli._util import app, fail, load_model, load_pipeline
 
 
 @app.command("convert")
@@ -70,15 +70,15 @@ def convert_command(
             options["label_map"] = parse_label_map(label_map)
         except ValueError as err:
             raise typer.BadParameter(f"--label-map: {err}") from err
-    if model is not None:
-        import spacy
-
-        nlp = spacy.load(model)
-    else:
-        nlp = load_pipeline(lang)
+    nlp = load_model(model) if model is not None else load_pipeline(lang)
     if joiner is None:
         joiner = "" if nlp.lang == "zh" else " "
-    report = convert(input_path, output_path, nlp, fmt=fmt, joiner=joiner, **options)
+    from spacy_ft.corpora import CorpusFormatError
+
+    try:
+        report = convert(input_path, output_path, nlp, fmt=fmt, joiner=joiner, **options)
+    except CorpusFormatError as err:  # names the file and line; nothing was written
+        fail(f"Can't convert {input_path}", str(err))
     typer.echo(f"{input_path}: {report.summary()}")
     if report.labels:
         typer.echo("entity labels: " + ", ".join(f"{k} {v}" for k, v in report.labels.most_common()))

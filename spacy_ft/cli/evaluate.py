@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from spacy_ft.cli._util import app
+from spacy_ft.cli._util import app, fail, load_model
 
 
 @app.command("evaluate")
@@ -22,12 +22,16 @@ def evaluate_command(
         None, "--html", help="Write a displaCy HTML page of sample predictions here"
     ),
     html_limit: int = typer.Option(20, "--html-limit", min=1, help="Docs shown in the --html page"),
+    code: Optional[Path] = typer.Option(
+        None, "--code", "-c", help="Python file with custom registered functions, as for spacy evaluate"
+    ),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU to run on; -1 for the CPU"),
 ) -> None:
     """Score a pipeline on gold data: per-type entity report (on character
     offsets, laid out like seqeval's), each classifier's cats scores and
     confusion matrix, and optionally a page of sample predictions."""
-    import spacy
     import srsly
+    from spacy.cli._util import import_code, setup_gpu
     from spacy.pipeline import TextCategorizer
 
     from spacy_ft.evaluation.confusion import classifier_settings, confusion_matrix, format_confusion
@@ -35,7 +39,9 @@ def evaluate_command(
     from spacy_ft.evaluation.entities import entity_report, format_entity_report
     from spacy_ft.evaluation.gold import predict_gold
 
-    nlp = spacy.load(model)
+    import_code(code)
+    setup_gpu(gpu_id)
+    nlp = load_model(model)
     examples = predict_gold(nlp, data_path)
     references = [example.reference for example in examples]
     results: dict = {"docs": len(examples)}
@@ -78,12 +84,15 @@ def tune_thresholds_command(
     ),
 ) -> None:
     """Tune per-label thresholds of a multi-label classifier on dev data and save them in the pipeline."""
-    import spacy
-
     from spacy_ft.textcat.thresholds import tune_pipeline_thresholds
 
-    nlp = spacy.load(model)
-    thresholds = tune_pipeline_thresholds(nlp, dev_path, component)
+    nlp = load_model(model)
+    if component is not None and component not in nlp.pipe_names:
+        fail(f"No component {component!r} in {model}", f"Its components: {', '.join(nlp.pipe_names)}")
+    try:
+        thresholds = tune_pipeline_thresholds(nlp, dev_path, component)
+    except ValueError as err:  # no (or not one) spacy_ft_textcat, or dev data it cannot use
+        fail(f"Can't tune the thresholds of {model}", str(err))
     nlp.to_disk(output)
     for label, threshold in thresholds.items():
         typer.echo(f"{label}\t{threshold:.4f}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from spacy_ft.cli._util import app
+from spacy_ft.cli._util import app, fail
 
 
 @app.command("serve")
@@ -26,12 +26,11 @@ def serve_command(
     access_log: bool = typer.Option(True, help="Log every request (uvicorn's access log)"),
 ) -> None:
     """Serve a pipeline over HTTP (FastAPI + uvicorn): POST /v1/analyze, GET /health,
-    OpenAPI docs at /docs. Needs the serve extra: pip install 'spacy_ft\\[serve]'."""
+    OpenAPI docs at /docs. Needs the serve extra: pip install 'spacy_ft[serve]'."""
     try:
         from spacy_ft.serve.app import ServeSettings, serve
-    except ImportError as err:
-        typer.echo(str(err), err=True)
-        raise typer.Exit(1) from err
+    except ImportError as err:  # the serve extra is not installed
+        fail(f"Can't serve {model}", str(err))
 
     settings = ServeSettings(
         max_texts=max_texts,

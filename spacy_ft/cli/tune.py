@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from spacy_ft.cli._util import app
+from spacy_ft.cli._util import app, fail
 
 
 @app.command(
@@ -31,7 +31,7 @@ def tune_command(
     pruner: str = typer.Option("median", help="optuna engine: median, hyperband or none"),
     scheduler: str = typer.Option("asha", help="ray engine: asha, median or none"),
     startup_trials: int = typer.Option(2, min=0, help="Completed trials before pruning starts"),
-    gpu_id: int = typer.Option(-1, "--gpu-id", help="optuna engine: GPU to train on (-1: CPU)"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="optuna engine: GPU to train on (-1: CPU)"),
     cpus_per_trial: float = typer.Option(1.0, help="ray engine: CPUs per trial"),
     gpus_per_trial: float = typer.Option(0.0, help="ray engine: GPUs per trial (0: CPU trials)"),
     ray_address: Optional[str] = typer.Option(None, help="ray engine: cluster address (default: start a local one)"),
@@ -45,9 +45,18 @@ def tune_command(
     trials.md and plots. Needs the tune extra (--engine ray: the ray extra)."""
     from spacy.cli._util import parse_config_overrides
 
-    from spacy_ft.tune.run import tune
-    from spacy_ft.tune.study import TuneSettings
+    from spacy_ft.tune.report import PLOT_FORMATS
+    from spacy_ft.tune.run import ENGINES, tune
+    from spacy_ft.tune.study import PRUNERS, TuneSettings
 
+    choices = [("--engine", engine, ENGINES), ("--pruner", pruner, PRUNERS), ("--plots", plots, PLOT_FORMATS)]
+    if engine == "ray":
+        from spacy_ft.tune.ray_engine import SCHEDULERS
+
+        choices.append(("--scheduler", scheduler, SCHEDULERS))
+    for name, value, allowed in choices:
+        if value not in allowed:
+            raise typer.BadParameter(f"{value!r}: expected one of {', '.join(allowed)}", param_hint=name)
     settings = TuneSettings(
         config_name=str(config_path), output_dir=output_dir, trials=trials, storage=storage,
         study_name=study_name, metric=metric, pruner=pruner, startup_trials=startup_trials,
@@ -60,9 +69,10 @@ def tune_command(
             config_path, settings, space_path=space, overrides=parse_config_overrides(ctx.args),
             engine=engine, plots=plots, ray_options=ray_options,
         )
-    except (ValueError, ImportError) as err:
-        typer.echo(f"Error: {err}", err=True)
-        raise typer.Exit(1) from err
+    except ImportError as err:  # the tune (or ray) extra is not installed
+        fail(f"Can't tune with --engine {engine}", str(err))
+    except ValueError as err:  # the config, the space file, or a metric the pipeline lacks
+        fail(f"Can't tune {config_path}", str(err))
     if summary.skipped:
         typer.echo("Not in this config, so not tuned: " + ", ".join(summary.skipped))
     typer.echo(summary.table.read_text(encoding="utf-8"))

@@ -237,3 +237,24 @@ def test_evaluate_command_writes_confusion_text_and_html(tmp_path):
     assert page.count("<section") == 5 and "PER" in page and "The first 5 of 12 docs" in page
     assert "differ from gold" in page
     assert scores_json["ents"]["micro avg"]["recall"] < 1.0  # the ruler misses Anna
+
+
+def test_evaluate_command_imports_code_like_spacy_evaluate(tmp_path):
+    """``-c/--code`` and ``-g/--gpu-id`` as spaCy's own evaluate has them: the user's code
+    file is imported before the pipeline loads."""
+    from typer.testing import CliRunner
+
+    from spacy_ft.cli import app
+
+    marker = tmp_path / "imported.txt"
+    code = tmp_path / "functions.py"
+    code.write_text(f"open({str(marker)!r}, 'w').close()\n", encoding="utf-8")
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns([{"label": "PER", "pattern": "Anna"}])
+    nlp.to_disk(tmp_path / "model")
+    DocBin(docs=[nlp("Anna was here")]).to_disk(tmp_path / "dev.spacy")
+    result = CliRunner().invoke(app, ["evaluate", str(tmp_path / "model"), str(tmp_path / "dev.spacy"),
+                                      "-c", str(code), "-g", "-1", "-o", str(tmp_path / "s.json")])
+    assert result.exit_code == 0, result.output
+    assert marker.is_file()  # the command imported the user's code
+    assert json.loads((tmp_path / "s.json").read_text())["ents"]["micro avg"]["f1"] == 1.0
