@@ -5,7 +5,12 @@ this one keeps its user dictionary inside the pipeline (spaCy #6606, #8576),
 gives each pipeline its own jieba instance, pickles for ``n_process`` (spaCy
 #5088, #6936), and offers a faster backend with identical output.
 
-jieba itself is imported lazily, on the first text, in ``segmenters``.
+jieba's dictionary (about a second to load) is loaded with the pipeline:
+``spacy.load`` (``from_disk`` / ``from_bytes``) and ``nlp.initialize`` load it
+with the user words, as spaCy's ``ChineseTokenizer`` loads jieba in
+``spacy.load``, so a service's first request does not pay for it. A blank
+pipeline (``spacy.blank``) stays light, without even importing jieba, until
+its first text.
 """
 
 import re
@@ -18,7 +23,7 @@ from spacy.tokens import Doc
 from spacy.util import DummyTokenizer, ensure_path, registry
 from spacy.vocab import Vocab
 
-from spacy_ft.tokenizer.segmenters import Segmenter, build_segmenter, check_backend
+from spacy_ft.tokenizer.segmenters import JiebaDictionary, Segmenter, build_segmenter, check_backend
 from spacy_ft.tokenizer.user_dict import (
     COMPONENT,
     EntryLike,
@@ -82,21 +87,53 @@ class JiebaTokenizer(DummyTokenizer):
         self.backend = backend
         self.cache_size = cache_size
         self._entries: List[UserDictEntry] = [coerce_entry(e) for e in user_dict]
+        self._dictionary: Optional[JiebaDictionary] = None
         self._segmenter: Optional[Segmenter] = None
 
     # -- segmentation -------------------------------------------------------
 
     @property
+    def initialized(self) -> bool:
+        """Whether jieba's dictionary (with the user words) is loaded, so the next
+        text is segmented without the ~1 s load."""
+        return self._segmenter is not None and self._dictionary is not None and self._dictionary.initialized
+
+    def load(self) -> None:
+        """Load jieba's dictionary and add the user words now, not on the first text.
+
+        Called by ``from_disk``, ``from_bytes`` and ``initialize``, and after the
+        user words change once it is loaded. Words appended to those already
+        loaded are added in place; any other change reloads the dictionary.
+        """
+        dictionary = self._dictionary
+        if dictionary is None or self._entries[: len(dictionary.entries)] != dictionary.entries:
+            dictionary = JiebaDictionary(self.backend)
+        new_entries = self._entries[len(dictionary.entries) :]
+        if new_entries or dictionary is not self._dictionary or self._segmenter is None:
+            dictionary.add(new_entries)
+            self._dictionary = dictionary
+            self._segmenter = self._build_segmenter(dictionary)
+
+    def _build_segmenter(self, dictionary: JiebaDictionary) -> Segmenter:
+        return build_segmenter(
+            self.backend,
+            hmm=self.hmm,
+            pos_tags=self.pos_tags,
+            entries=self._entries,
+            cache_size=self.cache_size,
+            dictionary=dictionary,
+        )
+
+    @property
     def segmenter(self) -> Segmenter:
-        """The private jieba instance, built on first use (loading takes ~1 s)."""
+        """The segmenter on this tokenizer's private jieba dictionary.
+
+        Normally built by :meth:`load`; built here when it was dropped, e.g. in an
+        ``n_process`` worker after unpickling, or to start with empty caches.
+        """
         if self._segmenter is None:
-            self._segmenter = build_segmenter(
-                self.backend,
-                hmm=self.hmm,
-                pos_tags=self.pos_tags,
-                entries=self._entries,
-                cache_size=self.cache_size,
-            )
+            self.load()
+        assert self._segmenter is not None
         return self._segmenter
 
     def __call__(self, text: str) -> Doc:
@@ -130,7 +167,8 @@ class JiebaTokenizer(DummyTokenizer):
 
     def _set_entries(self, entries: List[UserDictEntry]) -> None:
         self._entries = entries
-        self._segmenter = None  # rebuilt with the new words on the next text
+        if self._segmenter is not None:  # loaded: apply now; else on load or the first text
+            self.load()
 
     def initialize(
         self,
@@ -155,6 +193,7 @@ class JiebaTokenizer(DummyTokenizer):
             )
         if user_dict is not None:
             self._set_entries(read_user_dict(user_dict))
+        self.load()
 
     # -- serialization --------------------------------------------------------
 
@@ -174,6 +213,7 @@ class JiebaTokenizer(DummyTokenizer):
         # the config, so `spacy.load(path, config=...)` can switch the backend.
         msg = srsly.msgpack_loads(data)
         self._set_entries(entries_from_lists(msg.get("user_dict", [])))
+        self.load()
         return self
 
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
@@ -185,13 +225,16 @@ class JiebaTokenizer(DummyTokenizer):
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "JiebaTokenizer":
         dict_path = ensure_path(path) / USER_DICT_FILE
         self._set_entries(read_user_dict(dict_path) if dict_path.exists() else [])
+        self.load()
         return self
 
     # -- pickling (n_process > 1) ---------------------------------------------
 
     def __getstate__(self) -> Dict[str, Any]:
         state = dict(self.__dict__)
-        state["_segmenter"] = None  # jieba instances hold locks; each process builds its own
+        # jieba instances hold locks; each process loads its own on its first text
+        state["_segmenter"] = None
+        state["_dictionary"] = None
         return state
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
