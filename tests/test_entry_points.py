@@ -61,6 +61,9 @@ ENTRY_POINTS = {
     "spacy_scorers": {
         "spacy_ft.textcat_scorer.v1": "spacy_ft.textcat.scoring:make_textcat_scorer",
     },
+    "spacy_callbacks": {
+        "spacy_ft.check_schedule.v1": "spacy_ft.training_checks:check_schedule",
+    },
 }
 SPACY_NAMES = [
     (group, name) for group, names in ENTRY_POINTS.items() if group.startswith("spacy_") for name in names

@@ -12,6 +12,7 @@ from spacy_ft.cli import (  # noqa: F401 - importing a module registers its comm
     encoders,
     evaluate,
     inference,
+    init_config,
     package,
     serve,
     tokenizer,
