@@ -2,7 +2,7 @@
 
 Why this script exists: on ChnSentiCorp, where the Chinese character BERT is
 trained from scratch, stock textcat beats spacy_ft_textcat by about a point and
-one seed moves a system by several points. The README's list of what was tried
+one seed moves a system by several points. The benchmarks page's list of what was tried
 (pooling, loss reduction, zero-initialised output layer, head dropout) comes from
 here, so anyone can rerun it. Every variant shares bench_classifier's setup per
 seed (subsample, initial weights, batches, optimizer); stock textcat runs once

@@ -27,7 +27,7 @@ def build_char_classifier(
     output_init: str = "zero",
 ) -> Model[List[Doc], Floats2d]:
     """``output_init = "zero"`` and no dropout by default: the recipe that trains a
-    classifier from scratch most stably (see the README's classifier benchmark)."""
+    classifier from scratch most stably (docs/benchmarks.md, classifier)."""
     check_choice(output_init, OUTPUT_INITS, "output_init", component="spacy_ft_textcat")
     check_choice(pooling, POOLINGS, "pooling", component="spacy_ft_textcat")
     return classifier_head(tok2vec, chain(list2ragged(), POOLINGS[pooling]()), pooling, dropout, nO, output_init)

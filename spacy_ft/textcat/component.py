@@ -89,7 +89,7 @@ def make_transformer_textcat(
     divides by the batch size, as Hugging Face's Trainer does. Measured on
     ChnSentiCorp with a character BERT trained from scratch, three seeds: sum
     86.5 (86.1-87.0), mean 84.2 (80.2-86.5: one seed in three went astray);
-    see the README's classifier benchmark."""
+    see the classifier benchmark in docs/benchmarks.md."""
     return TransformerTextCategorizer(
         nlp.vocab,
         model,

@@ -40,8 +40,8 @@ def build_transformer_classifier(
     reaches the encoder until the head has learned something: stock textcat's
     choice. With mean pooling and no head dropout it is the stable head for an
     encoder trained from scratch (``configs/zh_cpu.cfg``), but it costs a
-    pretrained encoder accuracy, so Glorot stays the default (the README's
-    classifier benchmark has the numbers).
+    pretrained encoder accuracy, so Glorot stays the default (the classifier
+    benchmark in docs/benchmarks.md has the numbers).
     """
     check_choice(output_init, OUTPUT_INITS, "output_init", component="spacy_ft_textcat")
     return classifier_head(tok2vec, transformer_doc_pooling(pooling, grad_factor), pooling, dropout, nO, output_init)
