@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench
+.PHONY: install demo test lint bench docs
 
 $(STAMP): setup.cfg pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,12 @@ lint: install
 	# The layering of setup.cfg's [importlinter]: no upward imports, no cycles.
 	$(VENV)/bin/lint-imports
 
-test: lint
+# The documentation site into site/, warnings as errors; the CLI and config references
+# are generated from the code (docs/hooks/generate.py).
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
+test: lint docs
 	$(PY) -m pytest
 
 bench: install
