@@ -142,6 +142,7 @@ def directory_size(path: Path) -> int:
 
 def load_in_child(python: Path, name: str, texts: Sequence[str]) -> dict[str, Any]:
     """``spacy.load(name)`` in a child process of ``python``, started in an empty directory."""
+    python = python.absolute()  # the child starts elsewhere; absolute(), not resolve(): a venv's python is a link
     with tempfile.TemporaryDirectory() as empty:
         result = subprocess.run(
             [str(python), "-c", _CHILD, name], input=json.dumps(list(texts)), capture_output=True, text=True,
@@ -203,6 +204,9 @@ def smoke_load(
 
     if not dist.is_file():
         raise FileNotFoundError(f"[spacy_ft] packaged pipeline not found: {dist}")
+    # Every path absolute: the load runs in another directory.
+    dist, reference_dir, venv_dir = dist.absolute(), reference_dir.absolute(), venv_dir.absolute()
+    wheelhouse = wheelhouse.absolute() if wheelhouse else None
     source = source or source_tree()
     if source is None:
         raise DeploymentError("[spacy_ft] spacy_ft is not running from a source tree: pass the tree to build from")
@@ -223,9 +227,10 @@ def smoke_load(
     timings["install_package"] = install(python, [str(dist)], dist.name, wheelhouse)
     loaded = load_in_child(python, name, texts)
     timings["load"] = loaded["load_seconds"]
-    if loaded["spacy_ft_imported_from"] and not loaded["spacy_ft_imported_from"].startswith(str(venv_dir.resolve())):
+    imported_from = loaded["spacy_ft_imported_from"]
+    if imported_from and not Path(imported_from).resolve().is_relative_to(venv_dir.resolve()):
         raise DeploymentError(
-            f"[spacy_ft] the new environment imported spacy_ft from {loaded['spacy_ft_imported_from']}, "
+            f"[spacy_ft] the new environment imported spacy_ft from {imported_from}, "
             f"not from its own site-packages")
     expected = predictions(spacy.load(reference_dir), texts)
     problems = differences(expected, loaded["docs"], texts)

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 import spacy
 
-from spacy_ft.packaging import DeploymentError, clean_environment, create_clean_venv, differences, smoke_load
+from spacy_ft.packaging import (
+    DeploymentError,
+    clean_environment,
+    create_clean_venv,
+    differences,
+    load_in_child,
+    smoke_load,
+)
 from spacy_ft.testing import make_tiny_bert
 from tests.util import JIEBA, PACKAGE_TEXTS, WINDOW, glued_words, ner_corpus, ner_examples, train_ner
 
@@ -113,10 +120,15 @@ def test_the_check_fails_where_a_production_machine_would(deployment, tmp_path):
 
 def test_a_new_environment_does_not_see_this_one(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(Path(pytest.__file__).parents[1]))
-    python = create_clean_venv(tmp_path / "venv")
+    monkeypatch.chdir(tmp_path)
+    python = create_clean_venv(Path("venv"))  # relative, as the workflow passes --venv-dir
     result = subprocess.run([str(python), "-c", "import pytest"], capture_output=True, text=True,
                             env=clean_environment())
     assert result.returncode != 0 and "No module named 'pytest'" in result.stderr
+    # The load runs in an empty directory elsewhere: a relative python must still be found,
+    # and then fail for the right reason (no spaCy in a bare environment).
+    with pytest.raises(DeploymentError, match="No module named 'spacy'"):
+        load_in_child(python, "zh_anything", ["text"])
 
 
 def test_loading_a_full_pipeline_imports_no_optional_extra(trained_dir):
