@@ -19,10 +19,13 @@ $PY -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --imp
   "tokenizers>=0.21,<0.22" "huggingface-hub>=0.30,<1.0" blis cymem murmurhash preshed srsly wasabi weasel \
   catalogue confection langcodes language-data marisa-trie pydantic pydantic-core annotated-types \
   typing-inspection cloudpathlib smart-open spacy-legacy spacy-loggers spacy-alignments wrapt
-for wheel in .gpu/wheels/*.whl; do unzip -q -o "$wheel" -d .gpu/site; done
-# jieba ships as an sdist: take the package from the project's environment, without the
-# parts the tokenizer never imports (posseg, analyse, paddle models).
-cp -r .venv/lib/python3*/site-packages/jieba .venv/lib/python3*/site-packages/jieba-*.dist-info .gpu/site/
+for wheel in .gpu/wheels/*.whl; do
+  case "$wheel" in *jieba-*) ;; *) unzip -q -o "$wheel" -d .gpu/site ;; esac
+done
+# jieba ships as an sdist only: build its (pure Python) wheel, then drop the parts the
+# tokenizer never imports (posseg, analyse, paddle models).
+$PY -m pip wheel -q --no-deps -w .gpu/wheels "jieba==$($PY -c 'import importlib.metadata as m; print(m.version("jieba"))')"
+unzip -q -o .gpu/wheels/jieba-*.whl -d .gpu/site
 rm -rf .gpu/site/jieba/{lac_small,analyse,posseg}
 # Debug symbols, C sources and tests are most of the size and none of the function.
 find .gpu/site -name "*.so" -exec strip --strip-unneeded {} \;

@@ -20,6 +20,7 @@ from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy
 from thinc.api import get_array_module
+from thinc.util import to_numpy as to_host
 
 Array = Any  # numpy.ndarray or cupy.ndarray
 MASKED = -1e4  # added to invalid transitions: exp() of it is 0 in float32/64
@@ -28,11 +29,6 @@ MASKED = -1e4  # added to invalid transitions: exp() of it is 0 in float32/64
 def masked(transitions: Array, allowed: Array) -> Array:
     xp = get_array_module(transitions)
     return xp.where(xp.asarray(allowed), transitions, transitions + MASKED)
-
-
-def to_host(array: Array) -> numpy.ndarray:
-    """A numpy copy of a CuPy array; a numpy array as it is."""
-    return array if isinstance(array, numpy.ndarray) else array.get()
 
 
 def _logsumexp(values: Array, axis: int) -> Array:
