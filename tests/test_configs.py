@@ -34,7 +34,7 @@ def _config(name: str, config_bert: str, tmp_path: Path, **extra: object):
 @pytest.mark.parametrize("name", CONFIGS)
 def test_config_initializes_and_trains_a_step(name, config_bert, tmp_path):
     nlp = init_nlp(_config(name, config_bert, tmp_path))
-    assert nlp.pipe_names == ["transformer", "textcat", "ner", "bias", "trf_cleanup"]
+    assert nlp.pipe_names == ["transformer", "textcat", "ner", "bias", "doc_cleaner"]
     assert set(nlp.get_pipe("textcat").labels) == {"POS", "NEG"}
     assert set(nlp.get_pipe("ner").labels) >= ({"PER", "ORG"} if name.startswith("en") else {"PER", "ORG", "LOC"})
     corpus = DocBin().from_disk(tmp_path / f"{name[:2]}.spacy").get_docs(nlp.vocab)
@@ -43,7 +43,7 @@ def test_config_initializes_and_trains_a_step(name, config_bert, tmp_path):
     assert losses["textcat"] > 0 and losses["ner"] > 0
     doc = nlp(examples[0].reference.text)
     assert set(doc.cats) == {"POS", "NEG"} and abs(sum(doc.cats.values()) - 1.0) < 1e-5
-    assert len(doc._.trf_data.tensors) == 0  # trf_cleanup ran last
+    assert doc._.trf_data is None  # doc_cleaner ran last
     assert [span.label_ for span in doc.spans["bias_terms"]] == ["male"]  # 张伟 / John: a male name
 
 
@@ -88,7 +88,7 @@ def test_transformer_free_chinese_config_trains_and_labels_characters(tmp_path):
     assert training["max_steps"] == training["optimizer"]["learn_rate"]["total_steps"]
     assert "transformer" not in config["components"]
     nlp = init_nlp(config)
-    assert nlp.pipe_names == ["char_encoder", "textcat", "ner", "bias", "trf_cleanup"]
+    assert nlp.pipe_names == ["char_encoder", "textcat", "ner", "bias", "doc_cleaner"]
     user_word = nlp.tokenizer.user_dict[0].word
     from spacy_ft.char_encoder.model import get_lexicon
 
@@ -98,5 +98,5 @@ def test_transformer_free_chinese_config_trains_and_labels_characters(tmp_path):
     assert losses["textcat"] > 0 and losses["ner"] > 0
     doc = nlp(examples[0].reference.text)
     assert set(doc.cats) == {"POS", "NEG"} and abs(sum(doc.cats.values()) - 1.0) < 1e-5
-    assert doc._.char_tensor is None  # trf_cleanup ran last
+    assert doc._.char_tensor is None  # doc_cleaner ran last
     assert [span.label_ for span in doc.spans["bias_terms"]] == ["male"]

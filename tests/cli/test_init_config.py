@@ -166,7 +166,7 @@ def test_the_command_keeps_an_existing_file_without_force(tmp_path):
     assert out.read_text(encoding="utf-8") == "mine"
     result = CliRunner().invoke(app, [*args, "--force"])
     assert result.exit_code == 0, result.output
-    assert load_config(out)["nlp"]["pipeline"] == ["char_encoder", "ner", "trf_cleanup"]
+    assert load_config(out)["nlp"]["pipeline"] == ["char_encoder", "ner", "doc_cleaner"]
 
 
 def test_stdout_output_is_the_rendered_config():
@@ -178,7 +178,7 @@ def test_stdout_output_is_the_rendered_config():
 # -- what the configs hold ---------------------------------------------------------------------
 
 CASES = [
-    # lang, pipeline, encoder, gpu, expected pipe names (between the encoder and trf_cleanup)
+    # lang, pipeline, encoder, gpu, expected pipe names (between the encoder and doc_cleaner)
     ("zh", "ner", "fast", False, ["ner"]),
     ("zh", "textcat", "fast", False, ["textcat"]),
     ("zh", "textcat,ner,bias", "fast", True, ["textcat", "ner", "bias"]),
@@ -201,8 +201,8 @@ def test_config_holds_only_the_chosen_components_and_validates(
     path = generated(tmp_path, lang, pipeline, encoder, gpu)
     raw = load_config(path)
     upstream = "char_encoder" if encoder == "fast" else "transformer"
-    assert raw["nlp"]["pipeline"] == [upstream, *heads, "trf_cleanup"]
-    assert set(raw["components"]) == {upstream, *heads, "trf_cleanup"}
+    assert raw["nlp"]["pipeline"] == [upstream, *heads, "doc_cleaner"]
+    assert set(raw["components"]) == {upstream, *heads, "doc_cleaner"}
     weights = ({"cats_score"} if "textcat" in heads else set()) | ({"ents_f"} if "ner" in heads else set())
     assert set(raw["training"]["score_weights"]) == weights
     assert sum(raw["training"]["score_weights"].values()) == pytest.approx(1.0)
@@ -217,7 +217,7 @@ def test_config_holds_only_the_chosen_components_and_validates(
         overrides["components.transformer.model.mixed_precision"] = False  # fp16 needs CUDA
     config = load_config(path, overrides=overrides)
     nlp = load_model_from_config(config, auto_fill=True)
-    assert nlp.pipe_names == [upstream, *heads, "trf_cleanup"]
+    assert nlp.pipe_names == [upstream, *heads, "doc_cleaner"]
     filled = nlp.config.interpolate()
     training = registry.resolve(filled["training"], schema=ConfigSchemaTraining)
     registry.resolve(filled["initialize"], schema=ConfigSchemaInit)
@@ -432,7 +432,7 @@ def test_chinese_ner_only_corpus_trains_with_spacy_train_and_finds_the_entities(
         "--training.eval_frequency", "20", "--training.optimizer.learn_rate.warmup_steps", "10",
     ])  # fmt: skip
     nlp = spacy.load(out / "model-best")
-    assert nlp.pipe_names == ["char_encoder", "ner", "trf_cleanup"]
+    assert nlp.pipe_names == ["char_encoder", "ner", "doc_cleaner"]
     assert entity_f1(nlp, data) > 0.8
     saved = load_config(out / "model-best" / "config.cfg")
     assert saved["training"]["optimizer"]["learn_rate"]["total_steps"] == saved["training"]["max_steps"] == 60
@@ -454,7 +454,7 @@ def test_english_ner_only_corpus_trains_on_a_local_transformer(tmp_path):
         "--training.optimizer.learn_rate.warmup_steps", "10", "--training.optimizer.learn_rate.initial_rate", "0.001",
     ])  # fmt: skip
     nlp = spacy.load(out / "model-best")
-    assert nlp.pipe_names == ["transformer", "ner", "trf_cleanup"]
+    assert nlp.pipe_names == ["transformer", "ner", "doc_cleaner"]
     assert entity_f1(nlp, data) > 0.8
     meta = json.loads((out / "model-best" / "meta.json").read_text(encoding="utf-8"))
     assert "cats_score" not in meta["performance"] and meta["performance"]["ents_f"] > 0.8
