@@ -25,6 +25,8 @@ lint: install
 	$(PY) -m ruff check spacy_ft tests $(wildcard benchmarks/*.py)
 	# The layering of setup.cfg's [importlinter]: no upward imports, no cycles.
 	$(VENV)/bin/lint-imports
+	# The type annotations of the package ([mypy] in setup.cfg).
+	$(VENV)/bin/mypy
 
 # The documentation site into site/, warnings as errors; the CLI and config references
 # are generated from the code (docs/hooks/generate.py).

@@ -28,7 +28,7 @@ import tempfile
 import time
 import venv
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional, Sequence, Union
 
 #: Probabilities may differ in the last bits between processes (thread counts).
 CATS_TOLERANCE = 1e-4
@@ -63,7 +63,7 @@ def clean_environment() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if key not in _LEAKY_VARIABLES}
 
 
-def _run(command: Sequence[str], what: str, cwd: Optional[Path] = None, **kwargs: Any) -> subprocess.CompletedProcess:
+def _run(command: Sequence[Union[str, Path]], what: str, cwd: Optional[Path] = None, **kwargs: Any) -> subprocess.CompletedProcess:
     result = subprocess.run(
         [str(part) for part in command], capture_output=True, text=True, env=clean_environment(), cwd=cwd, **kwargs
     )

@@ -17,4 +17,4 @@ def check_choice(value: T, allowed: Iterable[Any], what: str, *, component: str 
     if key not in choices:
         prefix = f"[{component}] " if component else ""
         raise ValueError(f"{prefix}unknown {what} {value!r}: choose one of {', '.join(map(str, choices))}")
-    return key
+    return key  # type: ignore[return-value]  # lower-casing keeps a str a str

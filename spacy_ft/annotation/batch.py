@@ -98,11 +98,14 @@ def write_output(
         from spacy_ft.annotation.parquet import write_parquet
 
         with _atomic(path) as partial:
+            assert partial is not None  # path is not None
             return write_parquet(predictions, partial)
     if path is None:
         return write_tasks(predictions, stream or sys.stdout, fmt)
-    with _atomic(path) as partial, partial.open("w", encoding="utf-8") as handle:
-        return write_tasks(predictions, handle, fmt)
+    with _atomic(path) as partial:
+        assert partial is not None  # path is not None
+        with partial.open("w", encoding="utf-8") as handle:
+            return write_tasks(predictions, handle, fmt)
 
 
 def annotate_corpus(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
 import numpy
 from spacy.language import Language
@@ -197,7 +197,8 @@ def counterfactual_audit(
     for attribute in sorted({attr for _, attr, _ in variants}):
         flips = numpy.zeros(len(originals))
         counts = numpy.zeros(len(originals))
-        deltas, by_target = [], {}
+        deltas: list[float] = []
+        by_target: dict[str, list] = {}
         for (i, attr, target), doc in zip(variants, variant_docs):
             if attr != attribute:
                 continue
@@ -397,7 +398,7 @@ def _measured(result: dict[str, Any]) -> Iterator[tuple[str, str, Optional[float
         yield "max_recall_gap", f"NER name swap {attribute}", report["largest_gap"]["value"]
 
 
-def evaluate_checks(result: dict[str, Any], thresholds: dict[str, Optional[float]]) -> list[dict[str, Any]]:
+def evaluate_checks(result: dict[str, Any], thresholds: Mapping[str, Optional[float]]) -> list[dict[str, Any]]:
     """Each configured threshold against each measured value (point estimates)."""
     unknown = set(thresholds) - set(CHECKS)
     if unknown:

@@ -64,7 +64,8 @@ def swap_units(
     """Rewrites of every gold person entity of the docs; also returns how many
     person entities were skipped (a shape no name fits)."""
     spec = terms.attributes[attribute]
-    units, skipped = [], 0
+    units: list[SwapUnit] = []
+    skipped = 0
     for text, entities in docs:
         for index, (start, end, label) in enumerate(entities):
             if not is_person(label, person_labels):

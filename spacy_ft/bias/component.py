@@ -135,7 +135,7 @@ class BiasChecker:
         register_extensions()
         self.nlp = nlp
         self.name = name
-        self.lang_terms = lang_terms or nlp.lang
+        self.lang_terms: str = lang_terms or nlp.lang or ""
         self.extra_term_lists = [str(path) for path in extra_term_lists]
         self.attributes = list(attributes) if attributes is not None else None
         self.spans_key = spans_key
@@ -158,7 +158,9 @@ class BiasChecker:
     def terms(self) -> TermList:
         """The merged term list (built-in + user files, or the one saved with the pipeline)."""
         if self._terms is None:
-            self._set_terms(self._load_terms())
+            terms = self._load_terms()
+            self._set_terms(terms)
+            return terms
         return self._terms
 
     def _load_terms(self) -> TermList:
@@ -268,7 +270,8 @@ class BiasChecker:
         spans: List[Span] = []
         for mention in mentions:
             span = doc.char_span(mention.start, mention.end, label=mention.group, alignment_mode="expand")
-            spans.append(span)
+            if span is not None:  # "expand" gives None only for offsets outside the doc
+                spans.append(span)
         doc.spans[self.spans_key] = SpanGroup(
             doc,
             name=self.spans_key,
@@ -331,7 +334,7 @@ class BiasChecker:
         if doc.cats[positive] >= threshold:
             return positive
         others = {label: p for label, p in doc.cats.items() if label != positive}
-        return max(others, key=others.get) if others else None
+        return max(others, key=others.__getitem__) if others else None
 
     # -- serialization ---------------------------------------------------------------
 
@@ -360,14 +363,14 @@ class BiasChecker:
         return self
 
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
-        path = util.ensure_path(path)
+        path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         for key, (get, _) in self._serializers().items():
             if key not in exclude:
                 srsly.write_json(path / f"{key}.json", get())
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "BiasChecker":
-        path = util.ensure_path(path)
+        path = Path(path)
         for key, (_, restore) in self._serializers().items():
             file = path / f"{key}.json"
             if key not in exclude and file.is_file():
@@ -389,7 +392,7 @@ def _compare(original: Dict[str, float], variant: Dict[str, float]) -> Tuple[flo
     if not labels:
         return 0.0, False
     delta = max(abs(float(variant[label]) - float(original[label])) for label in labels)
-    flip = max(labels, key=original.get) != max(labels, key=variant.get)
+    flip = max(labels, key=original.__getitem__) != max(labels, key=variant.__getitem__)
     return delta, flip
 
 

@@ -73,7 +73,9 @@ class ThresholdFit:
     positive_label: Optional[str] = None
 
 
-def _rates(scores, truth, groups, names, thresholds) -> tuple[dict[str, float], float]:
+def _rates(
+    scores: numpy.ndarray, truth: numpy.ndarray, groups: numpy.ndarray, names: Sequence[str], thresholds: dict[str, float]
+) -> tuple[dict[str, dict[str, Any]], float]:
     pred = scores >= numpy.array([thresholds.get(g, 0.5) for g in groups])
     return {
         "selection_rate": {g: float(pred[groups == g].mean()) for g in names},
@@ -109,9 +111,9 @@ def fit_group_thresholds(
         raise ValueError(f"[spacy_ft_bias] need docs of two or more groups to fit thresholds, got {names}")
     metric = "selection_rate" if constraint == "demographic_parity" else "tpr"
     before, before_acc = _rates(s, t, g, names, {})
-    best = None
+    best: Optional[tuple] = None
     for target in TARGET_GRID:
-        thresholds = {}
+        thresholds: dict[str, float] = {}
         for name in names:
             pool = s[g == name] if metric == "selection_rate" else s[(g == name) & t]
             thresholds[name] = _threshold_for_rate(pool, target)
@@ -120,6 +122,7 @@ def fit_group_thresholds(
         key = (gap <= tolerance, accuracy if gap <= tolerance else -gap)
         if best is None or key > best[0]:
             best = (key, thresholds, rates, accuracy, gap)
+    assert best is not None  # TARGET_GRID is not empty
     _, thresholds, rates, accuracy, gap = best
     return ThresholdFit(
         constraint=constraint,
@@ -163,10 +166,16 @@ def fit_on_dev(
     return dataclasses.replace(fit, attribute=attribute, positive_label=label)
 
 
-def store_thresholds(nlp: Language, attribute: str, thresholds: dict[str, float], positive_label: str) -> str:
+def store_thresholds(
+    nlp: Language, attribute: str, thresholds: dict[str, float], positive_label: Optional[str]
+) -> str:
     """Put the thresholds in the pipeline's ``spacy_ft_bias`` (added last if
     missing), so they are saved with it; returns the component's name."""
     names = [n for n in nlp.pipe_names if nlp.get_pipe_meta(n).factory == "spacy_ft_bias"]
-    name = names[0] if names else nlp.add_pipe("spacy_ft_bias", last=True).name
-    nlp.get_pipe(name).set_group_thresholds(attribute, thresholds, positive_label)
+    if not names:
+        nlp.add_pipe("spacy_ft_bias", last=True)
+        names = [nlp.pipe_names[-1]]
+    name = names[0]
+    checker: Any = nlp.get_pipe(name)
+    checker.set_group_thresholds(attribute, thresholds, positive_label)
     return name

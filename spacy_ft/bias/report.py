@@ -107,9 +107,10 @@ def bar_chart(
     from matplotlib import pyplot
 
     names = list(values)
-    heights = [values[n] if values[n] is not None else 0.0 for n in names]
-    low = [max(0.0, h - cis[n][0]) if cis.get(n) else 0.0 for n, h in zip(names, heights)]
-    high = [max(0.0, cis[n][1] - h) if cis.get(n) else 0.0 for n, h in zip(names, heights)]
+    heights = [value if value is not None else 0.0 for value in values.values()]
+    intervals = [cis.get(n) for n in names]
+    low = [max(0.0, h - ci[0]) if ci else 0.0 for ci, h in zip(intervals, heights)]
+    high = [max(0.0, ci[1] - h) if ci else 0.0 for ci, h in zip(intervals, heights)]
     figure, axes = pyplot.subplots(figsize=(max(3.0, 1.1 * len(names) + 1.5), 2.8), dpi=90)
     try:
         axes.bar(names, heights, yerr=[low, high], capsize=4, color="#4c72b0")

@@ -48,7 +48,7 @@ def doc_label(doc: Doc, positive_label: Optional[str] = None) -> str:
         if positive_label not in doc.cats:
             raise ValueError(f"[spacy_ft reweigh] doc.cats has no {positive_label!r}: {doc.text[:60]!r}")
         return positive_label if doc.cats[positive_label] >= 0.5 else f"not {positive_label}"
-    return max(doc.cats, key=doc.cats.get)
+    return max(doc.cats, key=doc.cats.__getitem__)
 
 
 def reweigh_docs(

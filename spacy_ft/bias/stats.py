@@ -84,8 +84,9 @@ def _spread(per_group: Sequence[numpy.ndarray], points: Sequence[Optional[float]
     known = [i for i, p in enumerate(points) if p is not None and numpy.isfinite(p)]
     if len(known) < 2:
         return numpy.full(len(per_group[0]), numpy.nan)
-    high = max(known, key=lambda i: points[i])
-    low = min(known, key=lambda i: points[i])
+    known_points = {i: float(points[i]) for i in known}  # type: ignore[arg-type]  # None filtered above
+    high = max(known, key=known_points.__getitem__)
+    low = min(known, key=known_points.__getitem__)
     if how == "difference":
         return per_group[high] - per_group[low]
     with numpy.errstate(invalid="ignore", divide="ignore"):
@@ -233,7 +234,7 @@ def grouped_rates(
     samples = (
         bootstrap_ratios(hits, totals, bootstrap_indices(n_units, n_boot, random_state)) if n_units else {}
     )
-    rates = {
+    rates: dict[str, dict[str, Any]] = {
         key: {
             "n": int(totals[key].sum()),
             "rate": _rate(hits[key], totals[key]),

@@ -3,9 +3,9 @@
 Why not thinc's ``PyTorchLSTM``: it hands torch the padded ``(max_len, batch, width)``
 tensor without packing. The backward direction of a shorter doc then starts in the
 padding and reaches the doc's last character with a state that depends on the longest
-doc of the batch: measured on a trained Resume model, a short doc's encoder rows moved
-by up to 0.67 between being run alone and next to a long doc, so predictions depended
-on ``batch_size`` and on the neighbours a doc happened to have. Every step also
+doc of the batch: on a trained model a short doc's encoder rows moved visibly between
+being run alone and next to a long doc, so predictions depended on ``batch_size`` and
+on the neighbours a doc happened to have. Every step also
 computed over the padding. Packed (``torch.nn.utils.rnn.pack_sequence``), each
 direction runs over each doc's own characters only.
 """

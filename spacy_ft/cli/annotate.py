@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional, Union
 
 import typer
 
 from spacy_ft.cli._util import app, fail, load_model, load_pipeline
 from spacy_ft.corpora import CorpusFormatError
+
+if TYPE_CHECKING:
+    from spacy.language import Language
 
 
 def check_annotation_format(fmt: str) -> None:
@@ -65,7 +68,7 @@ def annotate_command(
             raise typer.BadParameter(f"{name} {value!r}: expected one of {', '.join(choices)}")
     if fmt == "parquet" and output_path is None:
         raise typer.BadParameter("--format parquet needs an OUTPUT file, not stdout")
-    pipeline = model
+    pipeline: Union[str, Language] = model
     if engine == "local":
         from spacy.cli._util import import_code
 

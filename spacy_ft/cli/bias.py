@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from spacy.cli._util import string_to_list
 
 from spacy_ft.cli._util import app, fail, load_model, load_pipeline
+
+if TYPE_CHECKING:
+    from spacy_ft.bias.terms import TermList
 
 
 @app.command("augment")
@@ -51,13 +54,13 @@ def augment_command(
     typer.echo(f"Saved {report.docs_out} docs to {output_path}")
 
 
-def _term_list(lang: str, extra: list[Path]):
+def _term_list(lang: Optional[str], extra: list[Path]) -> "TermList":
     """The term list for ``lang`` plus the --terms files; a file that cannot be used
     (missing, not JSON, wrong shape) or a language without a list ends the command."""
     from spacy_ft.bias.terms import TermListError, load_term_list
 
     try:
-        return load_term_list(lang, extra)
+        return load_term_list(lang or "", extra)
     except TermListError as err:
         fail("Can't load the term list", str(err))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -53,7 +53,7 @@ def convert_command(
     from spacy_ft.corpora import FORMAT_OPTIONS, FORMATS, convert
     from spacy_ft.corpora.readers import parse_label_map
 
-    options = {
+    options: dict[str, Any] = {
         "text_column": text_column,
         "label_column": label_column,
         "label_sep": label_sep,

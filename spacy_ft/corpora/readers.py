@@ -190,7 +190,7 @@ def _span(path: PathLike, lineno: int, text: str, span: Any) -> Entity:
         raise format_error(path, lineno, f"expected [start, end, label] or {{start, end, label}}, got {span!r}")
     if isinstance(span, dict) and "text" in span and text[start:end] != span["text"]:
         raise format_error(path, lineno, f"span {span!r} reads {text[start:end]!r} in the text")
-    return start, end, label
+    return int(start), int(end), label  # type: ignore[arg-type]  # checked by _is_int above
 
 
 def _record_cats(

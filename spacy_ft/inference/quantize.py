@@ -155,7 +155,7 @@ def _shim_class() -> type:
 
 
 @registry.architectures(QUANTIZED_ARCHITECTURE)
-def quantized_transformer_model(
+def build_quantized_transformer_model(
     name: str,
     get_spans: Callable,
     tokenizer_config: Dict[str, Any] = {},  # noqa: B006 - config defaults, never mutated
@@ -172,9 +172,9 @@ def quantized_transformer_model(
             f"[spacy_ft] {QUANTIZED_ARCHITECTURE}: mixed_precision = true cannot be combined with "
             f"quantization = {quantization!r} (int8 runs on CPU); set mixed_precision = false"
         )
-    from spacy_ft.transformer.models import inference_transformer_model
+    from spacy_ft.transformer.models import build_inference_transformer_model
 
-    model = inference_transformer_model(
+    model = build_inference_transformer_model(
         name,
         get_spans,
         tokenizer_config,
@@ -333,10 +333,11 @@ def quantize_pipeline(
     nlp = spacy.load(model_dir)
     linears = 0
     for name in components:
+        component: Any = nlp.get_pipe(name)
         if backend == "onnx":
-            linears += convert_component(nlp.get_pipe(name).model, quantization, threads)
+            linears += convert_component(component.model, quantization, threads)
             continue
-        shim = nlp.get_pipe(name).model.layers[0].shims[0]
+        shim = component.model.layers[0].shims[0]
         quantized = quantize_module(shim._model, quantization)
         shim._model = quantized
         shim._hfmodel.transformer = quantized

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Generic, Optional, Sequence, TypeVar
 
 R = TypeVar("R")
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
@@ -125,7 +126,7 @@ class MicroBatcher(Generic[R]):
             self._executor.shutdown(wait=False)
             self._executor = None
 
-    async def run_in_model_thread(self, func: Callable[[], R]) -> R:
+    async def run_in_model_thread(self, func: Callable[[], T]) -> T:
         """Run ``func`` in the model thread (warm-up), serialized with the batches."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, func)
 

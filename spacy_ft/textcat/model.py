@@ -55,7 +55,7 @@ def classifier_head(
     check ``output_init`` before building their pooling."""
     output_layer = Linear(nO=nO, init_W=OUTPUT_INITS[output_init])
     dropout_layer = head_dropout(dropout)
-    model = chain(tok2vec, pooling_layer, dropout_layer, output_layer)
+    model: Model[List[Doc], Floats2d] = chain(tok2vec, pooling_layer, dropout_layer, output_layer)
     model.set_ref("tok2vec", tok2vec)
     model.set_ref("head_dropout", dropout_layer)
     model.set_ref("output_layer", output_layer)

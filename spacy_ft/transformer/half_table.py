@@ -4,7 +4,7 @@ Why: a multilingual encoder's piece table is most of its size (multilingual-e5-s
 96M of 118M weights, ~370 of its ~470 MB in fp32), and once frozen it never changes.
 Rounding it to fp16 when the weights are loaded (``initialize``) makes every later
 save exact in half the bytes: the pipeline, ``spacy package``'s archive and the wheel a
-service installs all shrink by about 40%, and a saved pipeline predicts exactly what
+service installs all shrink (docs/encoders.md has the sizes), and a saved pipeline predicts exactly what
 the trained one did. The table is computed with in fp32 as before (rounded values,
 fp32 storage in memory), so speed is unchanged.
 

@@ -14,7 +14,7 @@ from thinc.api import Model, chain
 
 
 @registry.architectures("spacy_ft.TransformerDataListener.v1")
-def transformer_data_listener(upstream: str = "*") -> Model:
+def build_transformer_data_listener(upstream: str = "*") -> Model:
     """Model[List[Doc], List[TransformerData]]: listen to a shared transformer
     component and pass its raw output on (no token pooling), so a head can read
     the [CLS] vector or the wordpieces themselves."""
@@ -24,7 +24,7 @@ def transformer_data_listener(upstream: str = "*") -> Model:
 
 
 @registry.architectures("spacy_ft.InlineTransformer.v1")
-def inline_transformer(
+def build_inline_transformer(
     name: str,
     get_spans: Callable,
     tokenizer_config: Dict[str, Any] = {},  # noqa: B006 - config defaults, never mutated
@@ -36,10 +36,10 @@ def inline_transformer(
     component (no listener), for pipelines where sharing is not wanted."""
     from spacy_transformers.layers.split_trf import split_trf_batch
 
-    from spacy_ft.transformer.models import transformer_model
+    from spacy_ft.transformer.models import build_transformer_model_v1
 
     return chain(
-        transformer_model(
+        build_transformer_model_v1(
             name, get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config
         ),
         split_trf_batch(),

@@ -41,7 +41,7 @@ def resolve_model_name(name: str) -> str:
 
 
 @registry.architectures("spacy_ft.TransformerModel.v1")
-def transformer_model(
+def build_transformer_model_v1(
     name: str,
     get_spans: Callable,
     tokenizer_config: Dict[str, Any] = {},  # noqa: B006 - config defaults, never mutated
@@ -83,7 +83,7 @@ def resolving_init(init: Callable) -> Callable:
 
 
 @registry.architectures("spacy_ft.TransformerModel.v2")
-def transformer_model_v2(
+def build_transformer_model_v2(
     name: str,
     get_spans: Callable,
     tokenizer_config: Dict[str, Any] = {},  # noqa: B006 - config defaults, never mutated
@@ -103,7 +103,7 @@ def transformer_model_v2(
     skips it. The setting acts when ``initialize`` loads the weights; a saved pipeline
     predicts the same either way.
     """
-    model = transformer_model(
+    model = build_transformer_model_v1(
         name, get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config
     )
     if freeze_embeddings:
@@ -118,7 +118,7 @@ TABLE_DTYPES = ("float32", "float16")
 
 
 @registry.architectures("spacy_ft.TransformerModel.v3")
-def transformer_model_v3(
+def build_transformer_model_v3(
     name: str,
     get_spans: Callable,
     tokenizer_config: Dict[str, Any] = {},  # noqa: B006 - config defaults, never mutated
@@ -130,8 +130,8 @@ def transformer_model_v3(
 ):
     """``spacy_ft.TransformerModel.v2`` plus ``frozen_embeddings_dtype = "float16"``: the
     frozen table is rounded to fp16 when the weights load and saved in fp16
-    (:mod:`spacy_ft.transformer.half_table`); multilingual-e5-small's pipeline goes from
-    ~470 to ~280 MB, and save / load stays exact.
+    (:mod:`spacy_ft.transformer.half_table`), which makes multilingual-e5-small's pipeline
+    much smaller, and save / load stays exact.
     """
     from spacy_ft.transformer.half_table import HalfTableShim, round_word_embeddings_to_half
     from spacy_ft.validation import check_choice
@@ -142,7 +142,7 @@ def transformer_model_v3(
             "[spacy_ft] frozen_embeddings_dtype = float16 needs freeze_embeddings = true: a table that "
             "trains would lose precision at every save"
         )
-    model = transformer_model_v2(
+    model = build_transformer_model_v2(
         name, get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config,
         freeze_embeddings,
     )
@@ -191,7 +191,7 @@ def converting_setter(set_transformer: Callable, convert: Callable[[Any], Any]) 
     return set_converted_transformer
 
 
-def inference_transformer_model(
+def build_inference_transformer_model(
     name: str,
     get_spans: Callable,
     tokenizer_config: Dict[str, Any],
@@ -205,7 +205,7 @@ def inference_transformer_model(
     shim (``shim_cls``, given ``shim_settings`` as attributes) and weights loaded at
     ``initialize`` passed through ``convert``: what the int8 torch and the ONNX Runtime
     architectures share."""
-    model = transformer_model(name, get_spans, tokenizer_config, transformer_config, False, grad_scaler_config)
+    model = build_transformer_model_v1(name, get_spans, tokenizer_config, transformer_config, False, grad_scaler_config)
     shim = replace_shim(model, shim_cls, grad_scaler_config)
     for key, value in shim_settings.items():
         setattr(shim, key, value)

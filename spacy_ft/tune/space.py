@@ -60,7 +60,7 @@ class Param:
             return trial.suggest_categorical(self.path, list(self.choices))
         if self.kind == "int":
             return trial.suggest_int(
-                self.path, int(self.low), int(self.high), step=int(self.step or 1), log=self.log
+                self.path, int(self.low or 0), int(self.high or 0), step=int(self.step or 1), log=self.log
             )
         return trial.suggest_float(self.path, self.low, self.high, step=self.step, log=self.log)
 
