@@ -7,14 +7,14 @@ doc at training and inference, so it is the one place where a per-character Pyth
 is allowed. Words of one and two characters are looked up for all positions at once in
 numpy; from the third character on it uses jieba's own trick (a dict of every word *and
 every prefix of a word*), so the scan from a position stops as soon as the text no longer
-continues any word, and only the ~30% of positions whose two characters begin a longer
+continues any word, and only the positions whose two characters begin a longer
 word enter the Python loop at all. The cost does not grow with the longest word.
 
 Frequencies follow jieba exactly where jieba defines them: its ``dict.txt`` counts, a user
 word's explicit count, and jieba's ``suggest_freq`` rule for a user word given without
 one, so that one user dictionary means the same thing to the tokenizer and to the encoder.
-Reading ``dict.txt`` and the route behind ``suggest_freq`` are :mod:`spacy_ft.jieba`'s, the
-tokenizer's own.
+``dict.txt`` is read, and ``suggest_freq``'s route found, by :mod:`spacy_ft.jieba`: the
+code the tokenizer uses.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ class Lexicon:
 
     def _load(self, words: List[str], freqs: List[int]) -> None:
         """Bulk version of :meth:`_set` (comprehensions instead of a call per word), because
-        it runs for ~350k words on every pipeline load."""
+        it runs for every word of jieba's dictionary on every pipeline load."""
         if "" in words or _WHITESPACE.search("\x00".join(words)):
             bad = next(word for word in words if not word or _WHITESPACE.search(word))
             raise ValueError(f"a lexicon word must be non-empty and without whitespace: {bad!r}")
@@ -311,7 +311,7 @@ class Lexicon:
         Lengths 1 and 2 are looked up for all positions at once in numpy (code point table,
         sorted pair keys); only positions whose two characters begin a longer word enter
         the Python loop, jieba's ``get_DAG`` scan: extend while the fragment is a word or a
-        prefix of one. In Chinese text that is about a third of the positions.
+        prefix of one. In Chinese text that is a minority of the positions.
         """
         tables = self._match_tables()
         cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)

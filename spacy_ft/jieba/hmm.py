@@ -7,12 +7,13 @@ emission probabilities) are read from the ``finalseg`` module passed in, so this
 imports nothing of jieba.
 """
 
+from types import ModuleType
 from typing import List
 
 from spacy_ft.jieba.route import HmmCut
 
 
-def fast_hmm_cut(finalseg) -> HmmCut:
+def fast_hmm_cut(finalseg: ModuleType) -> HmmCut:
     """jieba's ``finalseg.cut`` (HMM for unknown words) with a Viterbi that keeps
     back-pointers instead of copying every path at every step.
 

@@ -5,7 +5,7 @@ this one keeps its user dictionary inside the pipeline (spaCy #6606, #8576),
 gives each pipeline its own jieba instance, pickles for ``n_process`` (spaCy
 #5088, #6936), and offers a faster backend with identical output.
 
-jieba's dictionary (about a second to load) is loaded with the pipeline:
+jieba's dictionary (the slow part of loading) is loaded with the pipeline:
 ``spacy.load`` (``from_disk`` / ``from_bytes``) and ``nlp.initialize`` load it
 with the user words, as spaCy's ``ChineseTokenizer`` loads jieba in
 ``spacy.load``, so a service's first request does not pay for it. A blank
@@ -96,7 +96,7 @@ class JiebaTokenizer(DummyTokenizer):
     @property
     def initialized(self) -> bool:
         """Whether jieba's dictionary (with the user words) is loaded, so the next
-        text is segmented without the ~1 s load."""
+        text is segmented without waiting for the load."""
         return self._segmenter is not None and self._dictionary is not None and self._dictionary.initialized
 
     def load(self) -> None:
