@@ -13,12 +13,15 @@ The lexicon is the tokenizer's own dictionary: jieba's main dictionary plus the
 pipeline's user dictionary (``spacy_ft.JiebaTokenizer.v1``). It is set at
 ``initialize`` and saved inside the model; words the user adds to the tokenizer
 later join the lexicon on the next batch, so domain terms help recognition without
-retraining (word vectors are hashed: a new word still maps to trained rows).
+retraining (word vectors are hashed: a new word still maps to trained rows). The
+tokenizer's user entries carry a version that counts their changes
+(:class:`spacy_ft.jieba.user_entries.UserEntries`); the encoder reads it before every
+batch and touches the lexicon only when it differs from the version it last saw.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
 from spacy.language import Language
 from spacy.pipeline.tok2vec import Tok2Vec, Tok2VecListener
@@ -27,6 +30,9 @@ from spacy.training import Example
 from spacy.util import registry
 from thinc.api import Config, Model
 from thinc.types import Floats2d
+
+if TYPE_CHECKING:
+    from spacy_ft.jieba.user_entries import UserEntries
 
 NAME = "spacy_ft_char_encoder"
 #: Where the encoder leaves its rows for the listeners (and ``spacy_ft_trf_cleanup`` drops them).
@@ -62,7 +68,8 @@ class CharEncoder(Tok2Vec):
         super().__init__(vocab, model, name)
         register_extension()
         self._tokenizer = tokenizer
-        self._synced_user_dict: Optional[tuple] = None
+        # The user entries the lexicon was last brought in step with, and their version then.
+        self._synced: Optional[Tuple["UserEntries", int]] = None
 
     def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None) -> None:
         from spacy_ft.char_encoder.lexicon import Lexicon
@@ -70,31 +77,38 @@ class CharEncoder(Tok2Vec):
 
         if nlp is not None:
             self._tokenizer = nlp.tokenizer
-        user_words = self._user_dict()
-        set_lexicon(self.model, Lexicon.from_jieba(user_words=[(e.word, e.freq) for e in user_words]))
-        self._synced_user_dict = user_words
+        entries = self._user_entries()
+        user_words = [(e.word, e.freq) for e in entries] if entries is not None else []
+        set_lexicon(self.model, Lexicon.from_jieba(user_words=user_words))
+        self._synced = (entries, entries.version) if entries is not None else None
         super().initialize(get_examples, nlp=nlp)
 
-    def _user_dict(self) -> tuple:
-        return tuple(getattr(self._tokenizer, "user_dict", ()) or ())
+    def _user_entries(self) -> Optional["UserEntries"]:
+        """The tokenizer's user entries; ``None`` for a tokenizer without a user dictionary."""
+        return getattr(self._tokenizer, "user_entries", None)
 
     def sync_lexicon(self) -> int:
         """Add the tokenizer's user words that the lexicon lacks; returns how many.
 
-        Called before every batch; costs one tuple comparison when nothing changed."""
+        Called before every batch; when the user entries have not changed since the last
+        call (same entries, same version) it reads one number and returns 0."""
+        entries = self._user_entries()
+        if entries is None:
+            return 0
+        synced = self._synced
+        if synced is not None and synced[0] is entries and synced[1] == entries.version:
+            return 0
         from spacy_ft.char_encoder.model import get_lexicon
 
-        user_words = self._user_dict()
-        if user_words == self._synced_user_dict:
-            return 0
+        version = entries.version
         lexicon = get_lexicon(self.model)
         added = 0
         if lexicon is not None:
-            for entry in user_words:
+            for entry in entries:
                 if entry.word not in lexicon or entry.freq is not None:
                     lexicon.add_word(entry.word, entry.freq)
                     added += 1
-        self._synced_user_dict = user_words
+        self._synced = (entries, version)
         return added
 
     def predict(self, docs: Iterable[Doc]):

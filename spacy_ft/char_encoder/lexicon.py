@@ -7,24 +7,27 @@ doc at training and inference, so it is the one place where a per-character Pyth
 is allowed. Words of one and two characters are looked up for all positions at once in
 numpy; from the third character on it uses jieba's own trick (a dict of every word *and
 every prefix of a word*), so the scan from a position stops as soon as the text no longer
-continues any word, and only the ~30% of positions whose two characters begin a longer
+continues any word, and only the positions whose two characters begin a longer
 word enter the Python loop at all. The cost does not grow with the longest word.
 
 Frequencies follow jieba exactly where jieba defines them: its ``dict.txt`` counts, a user
 word's explicit count, and jieba's ``suggest_freq`` rule for a user word given without
 one, so that one user dictionary means the same thing to the tokenizer and to the encoder.
+``dict.txt`` is read, and ``suggest_freq``'s route found, by :mod:`spacy_ft.jieba`: the
+code the tokenizer uses.
 """
 
 from __future__ import annotations
 
-import math
-import os
 import re
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import srsly
+
+from spacy_ft.jieba.dictionary import read_dictionary
+from spacy_ft.jieba.route import suggest_freq
 
 B, M, E, S = 0, 1, 2, 3
 SET_NAMES = ("B", "M", "E", "S")
@@ -34,7 +37,6 @@ in speed, so it only guards against pathological user words."""
 
 _FORMAT = "spacy_ft.char_encoder.Lexicon.v1"
 _PREFIX_ONLY = -1
-_ENG = re.compile(r"[a-zA-Z0-9]")
 _WHITESPACE = re.compile(r"\s")
 _CP_BITS = 21  # Unicode code points fit in 21 bits: a pair of them is one int64 key.
 # Bits of a packed match: start << 29 | word id << 5 | length; so length <= 31, at most
@@ -45,13 +47,6 @@ _MAX_WORDS = 1 << _ID_BITS
 _MAX_LEN_LIMIT = (1 << _LEN_BITS) - 1
 
 UserWord = Union[str, Tuple[str, Optional[int]], Sequence]
-
-
-def jieba_dict_path() -> str:
-    """The ``dict.txt`` shipped inside the installed jieba package (``word freq tag`` lines)."""
-    import jieba
-
-    return os.path.join(os.path.dirname(jieba.__file__), "dict.txt")
 
 
 @dataclass(frozen=True)
@@ -130,7 +125,7 @@ class Lexicon:
 
     def _load(self, words: List[str], freqs: List[int]) -> None:
         """Bulk version of :meth:`_set` (comprehensions instead of a call per word), because
-        it runs for ~350k words on every pipeline load."""
+        it runs for every word of jieba's dictionary on every pipeline load."""
         if "" in words or _WHITESPACE.search("\x00".join(words)):
             bad = next(word for word in words if not word or _WHITESPACE.search(word))
             raise ValueError(f"a lexicon word must be non-empty and without whitespace: {bad!r}")
@@ -176,17 +171,8 @@ class Lexicon:
         A user word is ``"word"``, ``(word,)`` or ``(word, freq)`` with ``freq=None`` meaning
         "let jieba suggest one" (see :meth:`add_word`); a third item (a POS tag) is ignored.
         """
-        path = dict_path or jieba_dict_path()
-        entries = []
-        with open(path, encoding="utf-8") as handle:
-            for line_no, line in enumerate(handle, start=1):
-                parts = line.split()
-                if not parts:
-                    continue
-                if len(parts) < 2 or not parts[1].isdigit():
-                    raise ValueError(f"{path}:{line_no}: expected 'word freq [tag]', got {line.rstrip()!r}")
-                entries.append((parts[0], int(parts[1])))
-        lexicon = cls(entries, max_word_len=max_word_len)
+        dictionary = read_dictionary(dict_path)
+        lexicon = cls(zip(dictionary.words, dictionary.freqs), max_word_len=max_word_len)
         for item in user_words:
             word, freq = _coerce_user_word(item)
             lexicon.add_word(word, freq)
@@ -277,54 +263,9 @@ class Lexicon:
         return self._keys
 
     def suggest_freq(self, word: str) -> int:
-        """jieba's ``suggest_freq(word, tune=False)``: ``max(int(P(split) * total) + 1, freq)``.
-
-        ``P(split)`` is the product of the relative frequencies of the pieces jieba's
-        non-HMM cut (max-probability route over the dictionary DAG) splits ``word`` into.
-        Exact for words made of CJK characters and ASCII letters/digits, which is what
-        user dictionaries hold; jieba's pre-splitting of other punctuation is not mirrored.
-        """
-        total = float(self.total) if self.total > 0 else 1.0
-        prob = 1.0
-        for piece in self._cut(word):
-            prob *= self._jieba_freq_get(piece) / total
-        return max(int(prob * total) + 1, self.freq(word) or 1)
-
-    def _jieba_freq_get(self, piece: str) -> int:
-        """jieba's ``FREQ.get(piece, 1)``: 0 for a mere prefix of a word (or a deleted word)."""
-        word_id = self._ids.get(piece)
-        if word_id is not None:
-            return self._freqs[word_id]
-        return 0 if piece in self._prefixes else 1
-
-    def _cut(self, sentence: str) -> List[str]:
-        """jieba's ``__cut_DAG_NO_HMM`` on one block: max-probability route, ASCII runs merged."""
-        n = len(sentence)
-        log_total = math.log(self.total) if self.total > 0 else 0.0
-        route: Dict[int, Tuple[float, int]] = {n: (0.0, 0)}
-        for start in range(n - 1, -1, -1):
-            ends = [end for end in range(start, n) if self.freq(sentence[start : end + 1]) > 0] or [start]
-            route[start] = max(
-                (math.log(self.freq(sentence[start : end + 1]) or 1) - log_total + route[end + 1][0], end)
-                for end in ends
-            )
-        pieces: List[str] = []
-        buffer = ""
-        pos = 0
-        while pos < n:
-            end = route[pos][1] + 1
-            piece = sentence[pos:end]
-            if len(piece) == 1 and _ENG.match(piece):
-                buffer += piece
-            else:
-                if buffer:
-                    pieces.append(buffer)
-                    buffer = ""
-                pieces.append(piece)
-            pos = end
-        if buffer:
-            pieces.append(buffer)
-        return pieces
+        """jieba's ``suggest_freq(word, tune=False)`` on this lexicon (see
+        :func:`spacy_ft.jieba.route.suggest_freq`)."""
+        return suggest_freq(word, _JiebaFrequencies(self), self.total)
 
     # -- matching -------------------------------------------------------------------------
 
@@ -370,7 +311,7 @@ class Lexicon:
         Lengths 1 and 2 are looked up for all positions at once in numpy (code point table,
         sorted pair keys); only positions whose two characters begin a longer word enter
         the Python loop, jieba's ``get_DAG`` scan: extend while the fragment is a word or a
-        prefix of one. In Chinese text that is about a third of the positions.
+        prefix of one. In Chinese text that is a minority of the positions.
         """
         tables = self._match_tables()
         cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
@@ -511,6 +452,36 @@ class Lexicon:
 
     def __repr__(self) -> str:
         return f"Lexicon({len(self.words)} words, max_word_len={self.max_word_len})"
+
+
+class _JiebaFrequencies:
+    """The lexicon seen as jieba's ``FREQ`` by :mod:`spacy_ft.jieba.route`.
+
+    ``get`` is jieba's ``FREQ.get``: a word's count, 0 for a mere prefix of a word (or a
+    deleted word), the default otherwise. jieba's ``FREQ`` holds every prefix of every
+    word, so its route scan stops where no word continues; the lexicon holds prefixes
+    only of words up to ``max_word_len`` characters, so here the scan never stops early
+    (``in`` is always true) and tries every end, which finds the same words. That costs
+    nothing for the short user words ``suggest_freq`` cuts.
+    """
+
+    __slots__ = ("_lexicon",)
+
+    def __init__(self, lexicon: "Lexicon") -> None:
+        self._lexicon = lexicon
+
+    def __contains__(self, fragment: object) -> bool:
+        return True
+
+    def __getitem__(self, fragment: str) -> int:
+        return self._lexicon.freq(fragment)
+
+    def get(self, fragment: str, default: Optional[int] = None) -> Optional[int]:
+        lexicon = self._lexicon
+        word_id = lexicon._ids.get(fragment)
+        if word_id is not None:
+            return lexicon._freqs[word_id]
+        return 0 if fragment in lexicon._prefixes else default
 
 
 def _coerce_user_word(item: UserWord) -> Tuple[str, Optional[int]]:

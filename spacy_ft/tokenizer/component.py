@@ -5,7 +5,7 @@ this one keeps its user dictionary inside the pipeline (spaCy #6606, #8576),
 gives each pipeline its own jieba instance, pickles for ``n_process`` (spaCy
 #5088, #6936), and offers a faster backend with identical output.
 
-jieba's dictionary (about a second to load) is loaded with the pipeline:
+jieba's dictionary (the slow part of loading) is loaded with the pipeline:
 ``spacy.load`` (``from_disk`` / ``from_bytes``) and ``nlp.initialize`` load it
 with the user words, as spaCy's ``ChineseTokenizer`` loads jieba in
 ``spacy.load``, so a service's first request does not pay for it. A blank
@@ -23,17 +23,18 @@ from spacy.tokens import Doc
 from spacy.util import DummyTokenizer, ensure_path, registry
 from spacy.vocab import Vocab
 
-from spacy_ft.tokenizer.segmenters import JiebaDictionary, Segmenter, build_segmenter, check_backend
-from spacy_ft.tokenizer.user_dict import (
+from spacy_ft.jieba.dictionary import JiebaDictionary
+from spacy_ft.jieba.user_entries import (
     COMPONENT,
     EntryLike,
     UserDictEntry,
-    coerce_entry,
+    UserEntries,
     entries_from_lists,
     entries_to_lists,
     read_user_dict,
     write_user_dict,
 )
+from spacy_ft.tokenizer.segmenters import Segmenter, build_segmenter, check_backend
 
 USER_DICT_FILE = "user_dict.txt"
 CFG_FILE = "cfg.json"
@@ -86,7 +87,7 @@ class JiebaTokenizer(DummyTokenizer):
         self.pos_tags = bool(pos_tags)
         self.backend = backend
         self.cache_size = cache_size
-        self._entries: List[UserDictEntry] = [coerce_entry(e) for e in user_dict]
+        self._entries = UserEntries(user_dict)
         self._dictionary: Optional[JiebaDictionary] = None
         self._segmenter: Optional[Segmenter] = None
 
@@ -95,7 +96,7 @@ class JiebaTokenizer(DummyTokenizer):
     @property
     def initialized(self) -> bool:
         """Whether jieba's dictionary (with the user words) is loaded, so the next
-        text is segmented without the ~1 s load."""
+        text is segmented without waiting for the load."""
         return self._segmenter is not None and self._dictionary is not None and self._dictionary.initialized
 
     def load(self) -> None:
@@ -157,16 +158,28 @@ class JiebaTokenizer(DummyTokenizer):
     def user_dict(self) -> Tuple[UserDictEntry, ...]:
         return tuple(self._entries)
 
+    @property
+    def user_entries(self) -> UserEntries:
+        """The user dictionary with its version, for readers that keep a copy in step
+        (the character encoder's lexicon); change it through this tokenizer's methods,
+        which also update the loaded jieba dictionary."""
+        return self._entries
+
     def add_words(self, words: Iterable[EntryLike]) -> None:
         """Add user dictionary words (``"词"``, ``"词 10 nz"`` or ``(word, freq, tag)``)."""
-        self._set_entries(self._entries + [coerce_entry(word) for word in words])
+        self._entries.extend(words)
+        self._apply_entries()
 
     def load_user_dict(self, path: Union[str, Path]) -> None:
         """Add the words of a jieba-format dictionary file."""
-        self._set_entries(self._entries + read_user_dict(path))
+        self._entries.extend(read_user_dict(path))
+        self._apply_entries()
 
     def _set_entries(self, entries: List[UserDictEntry]) -> None:
-        self._entries = entries
+        self._entries.replace(entries)
+        self._apply_entries()
+
+    def _apply_entries(self) -> None:
         if self._segmenter is not None:  # loaded: apply now; else on load or the first text
             self.load()
 

@@ -10,24 +10,13 @@ Users with a network put ``bert-base-chinese`` in the config instead.
 
 from __future__ import annotations
 
-import os
 import string
 from pathlib import Path
 from typing import Iterable, Sequence, Union
 
+from spacy_ft.jieba.dictionary import read_dictionary
+
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-
-
-def jieba_dictionary_characters() -> list[str]:
-    """Every character of jieba's bundled dictionary, in first-seen order."""
-    import jieba
-
-    path = os.path.join(os.path.dirname(jieba.__file__), "dict.txt")
-    chars: dict[str, None] = {}
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            chars.update(dict.fromkeys(line.split(" ", 1)[0]))
-    return list(chars)
 
 
 def character_vocab(texts: Iterable[str] = (), *, lexicon: bool = True) -> list[str]:
@@ -37,7 +26,7 @@ def character_vocab(texts: Iterable[str] = (), *, lexicon: bool = True) -> list[
     vocab.update(dict.fromkeys(ascii_chars))
     vocab.update(dict.fromkeys("##" + c for c in string.ascii_lowercase + string.digits))
     if lexicon:
-        vocab.update(dict.fromkeys(jieba_dictionary_characters()))
+        vocab.update(dict.fromkeys(read_dictionary().characters()))
     for text in texts:
         vocab.update(dict.fromkeys(c.lower() for c in text if not c.isspace()))
     return list(vocab)

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import spacy
 
+from spacy_ft.jieba.dictionary import JiebaDictionary
 from spacy_ft.tokenizer import component
-from spacy_ft.tokenizer.segmenters import JiebaDictionary
 from tests.util import ROOT, make_zh
 
 WORD = "蓝鲸大模型"

@@ -1,4 +1,6 @@
-"""User dictionaries: parsing, errors, and persistence with the pipeline."""
+"""User dictionaries in the tokenizer: the initialize setting, and persistence with the pipeline.
+
+Parsing and its errors are tested with the entries themselves, in tests/jieba."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from pathlib import Path
 import pytest
 import spacy
 
-from spacy_ft.tokenizer.user_dict import UserDictEntry, UserDictError, coerce_entry, read_user_dict
+from spacy_ft.jieba.user_entries import UserDictEntry, UserDictError
 from tests.util import JIEBA, make_zh
 
 WORD = "蓝鲸大模型"
@@ -22,45 +24,6 @@ def write(tmp_path: Path, content: str, name: str = "dict.txt") -> Path:
 
 def words(nlp, text=TEXT):
     return [t.text for t in nlp(text)]
-
-
-def test_reads_jieba_format(tmp_path):
-    path = write(tmp_path, "# comment\n\n蓝鲸大模型 100 nz\n云杉计算\n深度求索 ns\n")
-    assert read_user_dict(path) == [
-        UserDictEntry("蓝鲸大模型", 100, "nz"),
-        UserDictEntry("云杉计算", None, None),
-        UserDictEntry("深度求索", None, "ns"),
-    ]
-
-
-def test_malformed_line_names_file_and_line(tmp_path):
-    path = write(tmp_path, "好词 10 n\n坏 词 10 n extra\n")
-    with pytest.raises(UserDictError, match=r"dict\.txt:2"):
-        read_user_dict(path)
-
-
-def test_bad_tag_names_line(tmp_path):
-    path = write(tmp_path, "好词\n坏词 10 !!\n")
-    with pytest.raises(UserDictError, match=r"dict\.txt:2.*'!!'"):
-        read_user_dict(path)
-
-
-def test_missing_file_names_path(tmp_path):
-    with pytest.raises(UserDictError, match=r"not found.*nope\.txt"):
-        read_user_dict(tmp_path / "nope.txt")
-
-
-def test_non_utf8_file(tmp_path):
-    path = tmp_path / "gbk.txt"
-    path.write_bytes("蓝鲸大模型".encode("gbk"))
-    with pytest.raises(UserDictError, match=r"gbk\.txt.*UTF-8"):
-        read_user_dict(path)
-
-
-@pytest.mark.parametrize("bad", ["", "两 个词", ("词", -1), ("词", "10"), ("词", 1, "n-x"), 12])
-def test_bad_entries_in_code(bad):
-    with pytest.raises(UserDictError):
-        coerce_entry(bad)
 
 
 def test_initialize_setting_loads_dict_and_saves_it(tmp_path):

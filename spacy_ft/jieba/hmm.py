@@ -1,111 +1,19 @@
-"""jieba 0.42.1's accurate-mode algorithm, restated for speed with identical output.
+"""jieba's HMM for runs of characters that form no dictionary word, restated for speed.
 
-jieba finds, for each block of Chinese/alphanumeric text, the most probable
-route through its word graph (``get_DAG`` + ``calc``), then sends runs of
-single characters that form no dictionary word through an HMM. Its Python
-builds a dict of lists for the graph and a generator of tuples per position;
-``dictionary_route`` fuses the two passes into one loop over plain lists (about
-a third of the time), doing the same float operations in the same order and
-breaking ties the same way (the later end wins), so routes are identical. The
-word-emitting functions build lists instead of chaining generators.
-
-Identity with jieba is tested on thousands of generated strings and checked
-by the tokenizer benchmark on a 1 MB corpus.
+jieba's ``finalseg.cut`` copies every Viterbi path at every step; the restatement keeps
+back-pointers instead and does the same float operations in the same order, with the
+same tie-breaks, so its words are identical. jieba's own tables (start, transition and
+emission probabilities) are read from the ``finalseg`` module passed in, so this module
+imports nothing of jieba.
 """
 
-import re
-from math import log
-from typing import Callable, Dict, Iterable, List, Sequence
+from types import ModuleType
+from typing import List
 
-HmmCut = Callable[[str], Iterable[str]]
-_IS_ALNUM_CHAR = re.compile("[a-zA-Z0-9]", re.U).match  # jieba's re_eng
+from spacy_ft.jieba.route import HmmCut
 
 
-def dictionary_route(block: str, freq: Dict[str, int], log_total: float) -> List[int]:
-    """``route[x]``: the last index of the best word starting at ``x`` (jieba's
-    ``calc(get_DAG(block))[x][1]``)."""
-    n = len(block)
-    score = [0.0] * (n + 1)
-    route = [0] * n
-    for start in range(n - 1, -1, -1):
-        best = None
-        best_end = start
-        end = start
-        fragment = block[start]
-        while end < n and fragment in freq:
-            count = freq[fragment]
-            if count:
-                candidate = log(count) - log_total + score[end + 1]
-                if best is None or candidate >= best:
-                    best = candidate
-                    best_end = end
-            end += 1
-            fragment = block[start : end + 1]
-        if best is None:
-            best = log(freq.get(block[start]) or 1) - log_total + score[start + 1]
-        score[start] = best
-        route[start] = best_end
-    return route
-
-
-def words_with_hmm(block: str, route: Sequence[int], freq: Dict[str, int], hmm_cut: HmmCut) -> List[str]:
-    """jieba's ``__cut_DAG``: route words, with unknown single-character runs through the HMM."""
-    words: List[str] = []
-    x = 0
-    run_start = -1  # start of the current run of single characters
-    n = len(block)
-    while x < n:
-        y = route[x] + 1
-        if y - x == 1:
-            if run_start < 0:
-                run_start = x
-        else:
-            if run_start >= 0:
-                if x - run_start == 1:  # the common case, inlined
-                    words.append(block[run_start])
-                else:
-                    _add_run(words, block[run_start:x], freq, hmm_cut)
-                run_start = -1
-            words.append(block[x:y])
-        x = y
-    if run_start >= 0:
-        _add_run(words, block[run_start:], freq, hmm_cut)
-    return words
-
-
-def _add_run(words: List[str], run: str, freq: Dict[str, int], hmm_cut: HmmCut) -> None:
-    if len(run) == 1:
-        words.append(run)
-    elif not freq.get(run):
-        words.extend(hmm_cut(run))
-    else:
-        words.extend(run)
-
-
-def words_without_hmm(block: str, route: Sequence[int]) -> List[str]:
-    """jieba's ``__cut_DAG_NO_HMM``: route words, runs of single letters/digits joined."""
-    words: List[str] = []
-    x = 0
-    run_start = -1
-    n = len(block)
-    while x < n:
-        y = route[x] + 1
-        word = block[x:y]
-        if y - x == 1 and _IS_ALNUM_CHAR(word):
-            if run_start < 0:
-                run_start = x
-        else:
-            if run_start >= 0:
-                words.append(block[run_start:x])
-                run_start = -1
-            words.append(word)
-        x = y
-    if run_start >= 0:
-        words.append(block[run_start:])
-    return words
-
-
-def fast_hmm_cut(finalseg) -> HmmCut:
+def fast_hmm_cut(finalseg: ModuleType) -> HmmCut:
     """jieba's ``finalseg.cut`` (HMM for unknown words) with a Viterbi that keeps
     back-pointers instead of copying every path at every step.
 

@@ -1,19 +1,25 @@
-"""Jieba user dictionaries: parsing, validation and the on-disk format.
+"""jieba user dictionaries: entries, parsing, validation, the on-disk format, and a version.
 
 A user dictionary is kept as plain data (a list of entries) rather than as state
 inside a jieba instance, so that it can be serialized with the pipeline and
 replayed into a fresh jieba instance on any machine. The file format is jieba's
 own (``word [freq] [tag]``, one entry a line) so existing dictionaries work as
 they are; blank lines and lines starting with ``#`` are ignored.
+
+:class:`UserEntries` is the list a tokenizer owns, with a version that changes whenever
+the entries do, so that a reader that keeps its own copy in step (the character
+encoder's lexicon) can tell that nothing changed without comparing the entries.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union, overload
 
+#: User dictionaries are a setting of this tokenizer, so their errors name it.
 COMPONENT = "spacy_ft.JiebaTokenizer.v1"
 _TAG = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -148,4 +154,54 @@ def entries_from_lists(rows: Iterable[Sequence]) -> List[UserDictEntry]:
 
 
 def entries_to_lists(entries: Iterable[UserDictEntry]) -> List[Tuple]:
+    """The serialized ``[word, freq, tag]`` form of entries (msgpack has no dataclasses)."""
     return [entry.to_list() for entry in entries]
+
+
+class UserEntries(SequenceABC):
+    """A user dictionary in order, with :attr:`version`, which counts its changes.
+
+    Why a counter: the character encoder keeps its lexicon in step with the tokenizer's
+    user words before every batch. Comparing the entries themselves costs time in
+    proportion to the dictionary on every batch; comparing one number costs nothing.
+    Every change goes through :meth:`extend` or :meth:`replace`, which validate all the
+    new entries before changing anything, so a failed call leaves the entries and the
+    version as they were. Setting the entries they already are is no change.
+    """
+
+    def __init__(self, entries: Iterable[EntryLike] = ()) -> None:
+        self._entries: List[UserDictEntry] = [coerce_entry(entry) for entry in entries]
+        #: Incremented by every change of the entries.
+        self.version = 0
+
+    def extend(self, entries: Iterable[EntryLike]) -> None:
+        """Append entries (``"词"``, ``"词 10 nz"``, ``(word, freq, tag)`` or entries)."""
+        new = [coerce_entry(entry) for entry in entries]
+        if new:
+            self._entries.extend(new)
+            self.version += 1
+
+    def replace(self, entries: Iterable[EntryLike]) -> None:
+        """Make ``entries`` the whole user dictionary (a loaded or initialized pipeline's)."""
+        new = [coerce_entry(entry) for entry in entries]
+        if new != self._entries:
+            self._entries = new
+            self.version += 1
+
+    @overload
+    def __getitem__(self, index: int) -> UserDictEntry: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> List[UserDictEntry]: ...
+
+    def __getitem__(self, index: Union[int, slice]) -> Union[UserDictEntry, List[UserDictEntry]]:
+        return self._entries[index]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[UserDictEntry]:
+        return iter(self._entries)
+
+    def __repr__(self) -> str:
+        return f"UserEntries({len(self._entries)} entries, version={self.version})"
