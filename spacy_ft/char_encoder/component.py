@@ -157,7 +157,7 @@ class CharEncoderListener(Tok2VecListener):
 def _listener_forward(model: CharEncoderListener, docs: List[Doc], is_train: bool) -> Tuple[List[Floats2d], Callable]:
     if is_train and model._batch_id is not None:
         model.verify_inputs(docs)
-        return model._outputs, model._backprop
+        return model._outputs, model._backprop  # type: ignore[return-value]  # set with _batch_id
     # Predicting: the encoder ran earlier in the pipeline and left its rows on the
     # docs. A doc without them gets zeros, as spaCy's listener gives a doc without a
     # tensor: thinc's chain initialisation predicts on docs nothing has annotated.

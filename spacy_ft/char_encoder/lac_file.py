@@ -136,7 +136,7 @@ def save_lac(
     arrays_path, meta_path = out_dir / ARRAYS_FILE, out_dir / META_FILE
     partial = out_dir / (ARRAYS_FILE + ".partial")
     with open(partial, "wb") as out:  # a file object: savez would append ".npz" to a name
-        np.savez(out, **{name: np.ascontiguousarray(arrays[name]) for name in shapes})
+        np.savez(out, **{name: np.ascontiguousarray(arrays[name]) for name in shapes})  # type: ignore[arg-type]
     os.replace(partial, arrays_path)
     meta = {
         "format": FORMAT,

@@ -154,6 +154,8 @@ class LacEncoder:
             raise ValueError("this LacEncoder was built without the tag layer (with_tags=False)")
         if not text:
             return []
-        emissions = self([text]).emissions[0].numpy()
+        output = self([text]).emissions
+        assert output is not None  # the tag layer exists (checked above)
+        emissions = output[0].numpy()
         tag_ids = viterbi_decode(emissions, self.files.arrays["crf_transitions"])
         return words_and_tags(text, tag_ids, self.files.tags)

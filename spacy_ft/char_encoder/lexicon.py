@@ -137,8 +137,7 @@ class Lexicon:
         if len(ids) != len(words):
             # Repeated words (jieba's dict.txt has one): first position, last frequency.
             last = dict(zip(words, freqs))
-            ids = dict.fromkeys(words)
-            words = list(ids)
+            words = list(dict.fromkeys(words))
             freqs = [last[word] for word in words]
             ids = dict(zip(words, range(len(words))))
         self.words = words
@@ -255,7 +254,7 @@ class Lexicon:
         run with another (e.g. more user words) and stay meaningful for shared words.
         """
         if self._keys is None or self._keys.shape[0] != len(self.words):
-            from spacy.strings import hash_string
+            from spacy.strings import hash_string  # type: ignore[attr-defined]  # missing from spaCy's stubs
 
             self._keys = np.fromiter(
                 (hash_string(word) for word in self.words), dtype=np.uint64, count=len(self.words)

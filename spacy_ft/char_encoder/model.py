@@ -17,7 +17,7 @@ through thinc's ``serialize_attr`` hook, so a saved pipeline carries its diction
 
 from __future__ import annotations
 
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 from spacy.ml.models.tok2vec import MaxoutWindowEncoder
@@ -115,12 +115,12 @@ def _char_lexicon_encoder(
 
         context = packed_bilstm(width, depth)
     else:
-        context = PyTorchLSTM(width, width, bi=True, depth=depth)
-    mix = with_array(Maxout(nO=width, nI=n_features, nP=maxout_pieces, normalize=True))
+        context = PyTorchLSTM(width, width, bi=True, depth=depth)  # type: ignore[assignment]  # v1's padded layer
+    mix: Model[List[Floats2d], List[Floats2d]] = with_array(Maxout(nO=width, nI=n_features, nP=maxout_pieces, normalize=True))
     # Dropout on the mixed features: everything here is learned from scratch and
     # overfits the training corpus within an epoch. Its rate is [training] dropout
     # (spaCy sets every Dropout layer to nlp.update's drop).
-    regularize = with_array(Dropout(0.1))
+    regularize: Model[List[Floats2d], List[Floats2d]] = with_array(Dropout(0.1))
     model: Model[List[Doc], List[Floats2d]] = chain(
         doc_texts(), features, skip_empty(chain(mix, regularize, context))
     )
@@ -203,6 +203,7 @@ def char_features(width: int, embed_size: int) -> Model[List[str], List[Floats2d
 def _char_features_forward(
     model: Model[List[str], List[Floats2d]], texts: List[str], is_train: bool
 ) -> Tuple[List[Floats2d], Callable]:
+    ops: Any = model.ops  # thinc's array stubs do not model numpy-style reshape and indexing
     char_embed, bigram_embed = model.layers
     width = char_embed.get_dim("nO")
     lengths = [len(text) for text in texts]
@@ -218,17 +219,17 @@ def _char_features_forward(
 
     chars, bp_chars = _embed(char_embed, cps, is_train)
     bigrams, bp_bigrams = _embed(bigram_embed, bigram_keys, is_train)
-    left_idx = model.ops.asarray1i(left)
-    right_idx = model.ops.asarray1i(left + 1)
-    output = model.ops.xp.hstack([chars, bigrams[left_idx], bigrams[right_idx]])
+    left_idx = ops.asarray1i(left)
+    right_idx = ops.asarray1i(left + 1)
+    output = ops.xp.hstack([chars, bigrams[left_idx], bigrams[right_idx]])
 
     def backprop(d_outputs: List[Floats2d]) -> List[str]:
         d_output = _flatten(model, d_outputs, 3 * width, chars.dtype)
-        d_bigrams = model.ops.alloc2f(bigrams.shape[0], width, dtype=bigrams.dtype)
+        d_bigrams = ops.alloc2f(bigrams.shape[0], width, dtype=bigrams.dtype)
         # left and right indices are each strictly increasing: plain += never loses a row.
         d_bigrams[left_idx] += d_output[:, width : 2 * width]
         d_bigrams[right_idx] += d_output[:, 2 * width :]
-        bp_chars(model.ops.as_contig(d_output[:, :width]))
+        bp_chars(ops.as_contig(d_output[:, :width]))
         bp_bigrams(d_bigrams)
         return []
 
@@ -270,6 +271,7 @@ def _init_lexicon_pooling(
 def _lexicon_pooling_forward(
     model: Model[List[str], List[Floats2d]], texts: List[str], is_train: bool
 ) -> Tuple[List[Floats2d], Callable]:
+    ops: Any = model.ops  # thinc's array stubs do not model numpy-style reshape and indexing
     (word_embed,) = model.layers
     width = word_embed.get_dim("nO")
     lexicon: Lexicon = model.attrs["lexicon"]
@@ -278,16 +280,16 @@ def _lexicon_pooling_forward(
     total = matches.n_chars
     unique_words, inverse = np.unique(matches.words, return_inverse=True)
     vectors, bp_vectors = _embed(word_embed, lexicon.keys[unique_words], is_train)
-    inverse_idx = model.ops.asarray1i(inverse.reshape(-1))
-    weights = model.ops.asarray(matches.weights, dtype=vectors.dtype).reshape(-1, 1)
-    row_lengths = model.ops.asarray1i(matches.row_lengths())
-    xp = model.ops.xp
+    inverse_idx = ops.asarray1i(inverse.reshape(-1))
+    weights = ops.asarray(matches.weights, dtype=vectors.dtype).reshape(-1, 1)
+    row_lengths = ops.asarray1i(matches.row_lengths())
+    xp = ops.xp
     if len(matches):
-        pooled = model.ops.reduce_sum(vectors[inverse_idx] * weights, row_lengths)
-        set_weights = model.ops.reduce_sum(weights, row_lengths)
+        pooled = ops.reduce_sum(vectors[inverse_idx] * weights, row_lengths)
+        set_weights = ops.reduce_sum(weights, row_lengths)
     else:
-        pooled = model.ops.alloc2f(4 * total, width, dtype=vectors.dtype)
-        set_weights = model.ops.alloc2f(4 * total, 1, dtype=vectors.dtype)
+        pooled = ops.alloc2f(4 * total, width, dtype=vectors.dtype)
+        set_weights = ops.alloc2f(4 * total, 1, dtype=vectors.dtype)
     presence = xp.hstack(
         [set_weights.reshape(total, 4), xp.log1p(row_lengths.astype(vectors.dtype)).reshape(total, 4)]
     )
@@ -295,11 +297,11 @@ def _lexicon_pooling_forward(
 
     def backprop(d_outputs: List[Floats2d]) -> List[str]:
         if len(matches):
-            d_vectors_only = [model.ops.as_contig(d[:, : 4 * width]) for d in d_outputs]
-            d_pooled = _flatten(model, d_vectors_only, 4 * width, vectors.dtype).reshape(4 * total, width)
-            d_entries = model.ops.backprop_reduce_sum(d_pooled, row_lengths) * weights
-            d_vectors = model.ops.alloc2f(*vectors.shape, dtype=vectors.dtype)
-            model.ops.scatter_add(d_vectors, inverse_idx, model.ops.as_contig(d_entries))
+            d_vectors_only = [ops.as_contig(d[:, : 4 * width]) for d in d_outputs]
+            d_pooled = _flatten(model, d_vectors_only, 4 * width, vectors.dtype).reshape((4 * total, width))
+            d_entries = ops.backprop_reduce_sum(d_pooled, row_lengths) * weights
+            d_vectors = ops.alloc2f(*vectors.shape, dtype=vectors.dtype)
+            ops.scatter_add(d_vectors, inverse_idx, ops.as_contig(d_entries))
             bp_vectors(d_vectors)
         return []
 
@@ -384,9 +386,10 @@ def _code_points(text: str) -> np.ndarray:
 def _embed(layer: Model, keys: np.ndarray, is_train: bool) -> Tuple[Floats2d, Callable]:
     """``HashEmbed`` that tolerates zero keys (its backprop fails on an empty batch)."""
     if keys.shape[0] == 0:
-        E = layer.get_param("E")
+        E: Any = layer.get_param("E")
         return layer.ops.alloc2f(0, E.shape[1], dtype=E.dtype), lambda d_vectors: None
-    return layer(layer.ops.asarray(keys, dtype="uint64"), is_train)
+    ops: Any = layer.ops
+    return layer(ops.asarray(keys, dtype="uint64"), is_train)
 
 
 def _split(model: Model, output: Floats2d, lengths: Sequence[int]) -> List[Floats2d]:

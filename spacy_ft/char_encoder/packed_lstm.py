@@ -29,7 +29,7 @@ class PackedBiLSTM(torch.nn.Module):
         self.lstm = torch.nn.LSTM(n_in, n_hidden, depth, bidirectional=True)
 
     def forward(self, rows: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        packed = pack_sequence(torch.split(rows, lengths.tolist()), enforce_sorted=False)
+        packed = pack_sequence(list(torch.split(rows, lengths.tolist())), enforce_sorted=False)
         output, _ = self.lstm(packed)
         padded, _ = pad_packed_sequence(output, batch_first=True)  # (docs, longest, 2 * hidden)
         real = torch.arange(padded.shape[1])[None, :] < lengths[:, None]
@@ -46,18 +46,20 @@ def packed_bilstm(width: int, depth: int) -> Model[List[Floats2d], List[Floats2d
 
 def _forward(model: Model, Xs: List[Floats2d], is_train: bool) -> Tuple[List[Floats2d], Callable]:
     lengths = np.array([X.shape[0] for X in Xs], dtype=np.int64)
-    Y, backprop_lstm = model.layers[0]((model.ops.flatten(Xs), lengths), is_train)
-    Ys = model.ops.unflatten(Y, lengths)
+    ops: Any = model.ops  # thinc's stubs take Ints1d lengths; a numpy int64 array is one
+    Y, backprop_lstm = model.layers[0]((ops.flatten(Xs), lengths), is_train)
+    Ys = ops.unflatten(Y, lengths)
 
     def backprop(dYs: List[Floats2d]) -> List[Floats2d]:
-        return model.ops.unflatten(backprop_lstm(model.ops.flatten(dYs)), lengths)
+        return ops.unflatten(backprop_lstm(ops.flatten(dYs)), lengths)
 
     return Ys, backprop
 
 
 def _convert_inputs(model: Model, X: Tuple[Floats2d, np.ndarray], is_train: bool) -> Tuple[ArgsKwargs, Callable]:
     rows, lengths = X
-    device = model.shims[0].device
+    shim: Any = model.shims[0]  # a PyTorchShim, which has a device
+    device = shim.device
     args = (xp2torch(rows, requires_grad=is_train, device=device), torch.as_tensor(lengths, dtype=torch.int64))
 
     def reverse(d_inputs: ArgsKwargs) -> Any:

@@ -150,5 +150,5 @@ def suggest_freq(word: str, freq: Frequencies, total: int) -> int:
     ftotal = float(total) if total > 0 else 1.0
     prob = 1.0
     for piece in cut_without_hmm(word, freq, total):
-        prob *= freq.get(piece, 1) / ftotal
+        prob *= (freq.get(piece, 1) or 0) / ftotal
     return max(int(prob * ftotal) + 1, freq.get(word) or 1)

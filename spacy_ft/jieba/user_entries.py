@@ -111,6 +111,7 @@ def write_user_dict(entries: Iterable[UserDictEntry], path: Union[str, Path]) ->
 
 def coerce_entry(value: EntryLike) -> UserDictEntry:
     """Accept what users write in code: ``"词"``, ``"词 10 nz"``, ``("词", 10, "nz")`` or an entry."""
+    entry: Optional[UserDictEntry]
     if isinstance(value, UserDictEntry):
         entry = value
     elif isinstance(value, str):
@@ -153,7 +154,7 @@ def entries_from_lists(rows: Iterable[Sequence]) -> List[UserDictEntry]:
     return [coerce_entry(tuple(row)) for row in rows]
 
 
-def entries_to_lists(entries: Iterable[UserDictEntry]) -> List[Tuple]:
+def entries_to_lists(entries: Iterable[UserDictEntry]) -> List[list]:
     """The serialized ``[word, freq, tag]`` form of entries (msgpack has no dataclasses)."""
     return [entry.to_list() for entry in entries]
 

@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 import srsly
 from spacy.language import Language
 from spacy.tokens import Doc
-from spacy.util import DummyTokenizer, ensure_path, registry
+from spacy.util import DummyTokenizer, registry
 from spacy.vocab import Vocab
 
 from spacy_ft.jieba.dictionary import JiebaDictionary
@@ -143,8 +143,8 @@ class JiebaTokenizer(DummyTokenizer):
                 f"[{COMPONENT}] expected a str to tokenize, got {type(text).__name__}: {text!r:.80}"
             )
         if self.pos_tags:
-            words, tags = self.segmenter.cut_with_tags(text)
-            words, spaces, tags = merge_whitespace(words, tags)
+            cut_words, cut_tags = self.segmenter.cut_with_tags(text)
+            words, spaces, tags = merge_whitespace(cut_words, cut_tags)
             return Doc(self.vocab, words=words, spaces=spaces, tags=tags)
         words = self.segmenter.cut(text)
         if _HAS_WHITESPACE(text) is None:
@@ -218,10 +218,10 @@ class JiebaTokenizer(DummyTokenizer):
             "cache_size": self.cache_size,
         }
 
-    def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
+    def to_bytes(self, *, exclude: Iterable[str] = tuple(), **kwargs: Any) -> bytes:
         return srsly.msgpack_dumps({"cfg": self._cfg(), "user_dict": entries_to_lists(self._entries)})
 
-    def from_bytes(self, data: bytes, *, exclude: Iterable[str] = tuple()) -> "JiebaTokenizer":
+    def from_bytes(self, data: bytes, *, exclude: Iterable[str] = tuple(), **kwargs: Any) -> "JiebaTokenizer":
         # Only the dictionary (data) is restored; settings (behaviour) come from
         # the config, so `spacy.load(path, config=...)` can switch the backend.
         msg = srsly.msgpack_loads(data)
@@ -229,14 +229,14 @@ class JiebaTokenizer(DummyTokenizer):
         self.load()
         return self
 
-    def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
-        path = ensure_path(path)
+    def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple(), **kwargs: Any) -> None:
+        path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         srsly.write_json(path / CFG_FILE, self._cfg())
         write_user_dict(self._entries, path / USER_DICT_FILE)
 
-    def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "JiebaTokenizer":
-        dict_path = ensure_path(path) / USER_DICT_FILE
+    def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple(), **kwargs: Any) -> "JiebaTokenizer":
+        dict_path = Path(path) / USER_DICT_FILE
         self._set_entries(read_user_dict(dict_path) if dict_path.exists() else [])
         self.load()
         return self
@@ -286,7 +286,7 @@ def merge_whitespace(
             flush()
         out_words.append(word)
         out_spaces.append(False)
-        if out_tags is not None:
+        if out_tags is not None and tags is not None:
             out_tags.append(tags[i])
     if run:
         flush()

@@ -65,7 +65,9 @@ class Segmenter:
         # Real text repeats short clauses between punctuation; an LRU cache of
         # block -> words saves the dictionary search for them without changing output.
         if cache_size > 0:
-            self._cut_block = functools.lru_cache(maxsize=cache_size)(lambda block: tuple(cut_block(block)))
+            self._cut_block: Callable[[str], Sequence[str]] = functools.lru_cache(maxsize=cache_size)(
+                lambda block: tuple(cut_block(block))
+            )
         else:
             self._cut_block = cut_block
         self._tag_text = tag_text
