@@ -18,7 +18,9 @@ def bio_tags(labels: Sequence[str]) -> List[str]:
     return ["O"] + [f"{prefix}-{label}" for label in labels for prefix in ("B", "I")]
 
 
-def encode(starts: Sequence[int], ends: Sequence[int], entities: Sequence[Entity], tags: Sequence[str]):
+def encode(
+    starts: Sequence[int], ends: Sequence[int], entities: Sequence[Entity], tags: Sequence[str]
+) -> Tuple[List[int], List[Entity]]:
     """Gold tag index per unit, and the entities whose edges fall inside a unit.
 
     Such an entity is still encoded on the units it touches (nothing dropped);
@@ -26,7 +28,7 @@ def encode(starts: Sequence[int], ends: Sequence[int], entities: Sequence[Entity
     """
     index = {tag: i for i, tag in enumerate(tags)}
     gold = [0] * len(starts)
-    inexact = []
+    inexact: List[Entity] = []
     for start, end, label in sorted(entities):
         if f"B-{label}" not in index:
             known = sorted({tag[2:] for tag in tags if tag != "O"})

@@ -165,11 +165,11 @@ def forward_backward(
     """log Z, unit marginals (n, tags) and summed pairwise marginals (tags, tags).
 
     Computed in probability space with per-position scaling (Rabiner's scaled
-    forward-backward, :func:`_scaled_recursions`) rather than with a log-sum-exp per
-    position: one small vector-matrix product per step, about 4x faster, which matters
-    because the head runs this for every doc at inference too (the entity confidences).
-    log Z matches the log-space recursion to ~1e-9; scores so extreme that every allowed
-    tag underflows fall back to :func:`log_space_forward_backward`.
+    forward-backward, :func:`_scaled_recursions`, the batched functions' recursion on a
+    batch of one) rather than with a log-sum-exp per position: one small vector-matrix
+    product per step. log Z agrees with the log-space recursion up to float rounding;
+    scores so extreme that every allowed tag underflows fall back to
+    :func:`log_space_forward_backward`.
     """
     batch = _longest_first([emissions])
     recursions = _scaled_recursions(batch, transitions, start, end)

@@ -11,7 +11,7 @@ the encoder through the unit kind.
 """
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from thinc.api import Linear, Model
 from thinc.types import Floats2d
@@ -65,7 +65,7 @@ class HeadOutput:
     logits: List[Floats2d]
     crf: Optional[CRFParams] = None
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Tuple[DocUnits, Floats2d]]:
         """(units, logits) per doc."""
         return iter(zip(self.units, self.logits))
 

@@ -5,14 +5,14 @@ all three read spacy-transformers' output the same way.
 """
 
 import unicodedata
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 PIECE_MARKERS = ("##", "▁", "Ġ")
 #: What tokenizers emit for text outside their vocabulary.
 UNKNOWN_PIECES = frozenset({"[UNK]", "<unk>", "<UNK>"})
 
 
-def hidden_states(trf_data) -> Optional[object]:
+def hidden_states(trf_data: Any) -> Optional[Any]:
     """The (windows, length, width) last hidden state, or None for an empty doc."""
     output = getattr(trf_data, "model_output", None)
     if output is None or "last_hidden_state" not in output:

@@ -54,12 +54,12 @@ def split_at_edges(doc: Doc, edges: Iterable[int], row_spans: Optional[RowSpans]
     return len(plans)
 
 
-def _piece_annotation(doc: Doc, token, n: int):
+def _piece_annotation(doc: Doc, token: Any, n: int) -> Tuple[List[Any], Dict[str, List[Any]]]:
     """Heads and attributes for the pieces of ``token``: spaCy's split leaves
     the pieces after the first with whatever the following token had."""
     # spaCy's split cannot write -1 ("not a start"); 0 ("unknown") also keeps a
     # piece from starting a sentence.
-    attrs: Dict[str, list] = {"SENT_START": [1 if token.is_sent_start else 0] + [0] * (n - 1)}
+    attrs: Dict[str, List[Any]] = {"SENT_START": [1 if token.is_sent_start else 0] + [0] * (n - 1)}
     for attr, value in (("TAG", token.tag_), ("POS", token.pos_), ("MORPH", str(token.morph))):
         if doc.has_annotation(attr):
             attrs[attr] = [value] * n
