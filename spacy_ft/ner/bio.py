@@ -1,18 +1,26 @@
-"""BIO tags over labelling units: gold encoding and constrained decoding."""
+"""BIO tags over labelling units: gold encoding, the tags' constraints, and the
+softmax head's loss and constrained decoding (the CRF's are in ``crf``)."""
 
 from typing import List, Sequence, Tuple
 
 import numpy
+from thinc.api import NumpyOps, Ops
+from thinc.types import Floats2d
 
-from spacy_ft.ner.crf import viterbi
+from spacy_ft.ner.crf import Constraints, viterbi
 from spacy_ft.types import Entity
+
+#: The softmax head's loss and decoding run on numpy whatever device the model is on.
+NUMPY_OPS = NumpyOps()
 
 
 def bio_tags(labels: Sequence[str]) -> List[str]:
     return ["O"] + [f"{prefix}-{label}" for label in labels for prefix in ("B", "I")]
 
 
-def encode(starts: Sequence[int], ends: Sequence[int], entities: Sequence[Entity], tags: Sequence[str]):
+def encode(
+    starts: Sequence[int], ends: Sequence[int], entities: Sequence[Entity], tags: Sequence[str]
+) -> Tuple[List[int], List[Entity]]:
     """Gold tag index per unit, and the entities whose edges fall inside a unit.
 
     Such an entity is still encoded on the units it touches (nothing dropped);
@@ -20,7 +28,7 @@ def encode(starts: Sequence[int], ends: Sequence[int], entities: Sequence[Entity
     """
     index = {tag: i for i, tag in enumerate(tags)}
     gold = [0] * len(starts)
-    inexact = []
+    inexact: List[Entity] = []
     for start, end, label in sorted(entities):
         if f"B-{label}" not in index:
             known = sorted({tag[2:] for tag in tags if tag != "O"})
@@ -51,6 +59,11 @@ def allowed_transitions(tags: Sequence[str]) -> numpy.ndarray:
     return allowed
 
 
+def bio_constraints(tags: Sequence[str]) -> Constraints:
+    """The CRF's constraints for ``tags``: :func:`allowed_transitions`, and no I- first."""
+    return Constraints(allowed_transitions(tags), numpy.array([not tag.startswith("I-") for tag in tags]))
+
+
 def decode(log_probs: numpy.ndarray, allowed: numpy.ndarray, tags: Sequence[str]) -> List[int]:
     """The most probable tag sequence that is valid BIO: the CRF's Viterbi with
     transitions that only forbid (0 or -inf) and no sequence may start with I-."""
@@ -77,3 +90,30 @@ def spans_from_tags(
         elif tag.startswith("I-") and current is not None:
             current[1] = u
     return entities
+
+
+def softmax_loss(
+    ops: Ops, logits: Sequence[Floats2d], golds: Sequence[Sequence[int]], normalizer: int
+) -> Tuple[float, List[Floats2d]]:
+    """Per-unit softmax cross-entropy against the gold tags, and the logits' gradients,
+    both divided by ``normalizer``."""
+    loss = 0.0
+    d_logits = []
+    for doc_logits, gold in zip(logits, golds):
+        if not len(gold):
+            d_logits.append(ops.alloc2f(0, doc_logits.shape[1]))
+            continue
+        probs = NUMPY_OPS.softmax(ops.to_numpy(doc_logits))
+        truth = numpy.zeros_like(probs)
+        truth[numpy.arange(len(gold)), gold] = 1.0
+        loss += float(-numpy.log((probs * truth).sum(axis=1) + 1e-12).sum())
+        d_logits.append(ops.asarray2f((probs - truth) / normalizer))
+    return loss / normalizer, d_logits
+
+
+def softmax_decode(
+    ops: Ops, logits: Floats2d, allowed: numpy.ndarray, tags: Sequence[str]
+) -> Tuple[List[int], numpy.ndarray]:
+    """One doc's per-unit probabilities and its most probable valid BIO path."""
+    probs = NUMPY_OPS.softmax(ops.to_numpy(logits))
+    return decode(numpy.log(probs + 1e-12), allowed, tags), probs

@@ -1,16 +1,22 @@
-"""``spacy_ft_ner``: transformer NER that predicts per wordpiece, not per jieba token.
+"""``spacy_ft_ner``: transformer NER that labels units inside tokens, not whole jieba tokens.
 
 spaCy's ``ner`` labels whole tokens, so it can never find 中 in 中美 or 邓小平
-in 邓小平理论 when jieba made them one token. This head labels wordpiece units
-(one per character for Chinese BERT vocabularies), decodes valid BIO with
-Viterbi, and where a predicted entity edge falls inside a token it splits
-that token, so every entity lands in ``doc.ents`` at its exact characters.
-Split tokens get their share of ``doc._.trf_data``'s alignment, so components
-after it still see consistent transformer data. Entity confidences go to
-``doc.spans[spans_key]`` with ``attrs["scores"]``.
+in 邓小平理论 when jieba made them one token. This component labels units
+(``spacy_ft.ner.units``): wordpieces, which are one character each for Chinese BERT
+vocabularies, the characters of multi-character pieces, or a character encoder's
+characters. It decodes valid BIO with the CRF's Viterbi (or per-unit softmax), and
+where a predicted entity edge falls inside a token it splits that token, so every
+entity lands in ``doc.ents`` at its exact characters. Split tokens get their share
+of ``doc._.trf_data``'s alignment, so components after it still see consistent
+transformer data. Entity confidences go to ``doc.spans[spans_key]`` with
+``attrs["scores"]``.
+
+The component orchestrates: the model scores the units (``spacy_ft.ner.head``), the
+CRF (``spacy_ft.ner.crf``) or the softmax (``spacy_ft.ner.bio``) gives the loss and
+the tag paths, and the loss's gradients go back through the model's backprop.
 """
 
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy
 from spacy.language import Language
@@ -18,18 +24,34 @@ from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, SpanGroup
 from spacy.training import Example, validate_examples
 from spacy.vocab import Vocab
-from thinc.api import Config, Model, NumpyOps
+from thinc.api import Config, Model
 
 from spacy_ft.evaluation.entities import score_char_entities
 from spacy_ft.ner import crf
-from spacy_ft.ner.bio import allowed_transitions, bio_tags, decode, encode, spans_from_tags
-from spacy_ft.ner.crf import MASKED, masked
+from spacy_ft.ner.bio import (
+    bio_constraints,
+    bio_tags,
+    encode,
+    softmax_decode,
+    softmax_loss,
+    spans_from_tags,
+)
+from spacy_ft.ner.crf import Constraints
+from spacy_ft.ner.head import DocUnits, HeadOutput
 from spacy_ft.transformer.fork_safety import make_torch_fork_safe
-from spacy_ft.transformer.token_split import split_at_edges
+from spacy_ft.transformer.token_split import RowSpans, split_at_edges
 
-#: The softmax head's BIO decoding runs on numpy whatever device the model is on; the
-#: CRF runs where the model is (numpy on a CPU, CuPy on a GPU).
-NUMPY_OPS = NumpyOps()
+#: (start, end, label, confidence) of a predicted entity.
+ScoredEntity = Tuple[int, int, str, float]
+
+
+class DocPrediction(NamedTuple):
+    """One doc's entities, and the units they were predicted on (their row spans
+    spare token splitting matching the wordpieces again)."""
+
+    entities: List[ScoredEntity]
+    units: Optional[DocUnits] = None
+
 
 NAME = "spacy_ft_ner"
 
@@ -59,11 +81,9 @@ def make_transformer_ner(
     """``split_tokens``: split a token where an entity starts or ends inside it
     (off: such entities are left out of doc.ents but kept in the scored spans).
 
-    ``crf_on_device``: on a GPU, run the CRF there too (one batched CuPy recursion a batch)
-    instead of copying each doc's logits to the host. Off by default: measured on an H200
-    (docs/gpu.md) the host CRF is ~17% of a fp16 training step and the device recursion,
-    one kernel launch per position, gave +14% words/s on English tweets and no gain on
-    Chinese sentences. No effect on a CPU."""
+    ``crf_on_device``: on a GPU, run the CRF there too (the same batched recursion, on
+    CuPy arrays) instead of copying the batch's logits to the host. Off by default; the
+    measured trade-off is in docs/gpu.md. No effect on a CPU."""
     return TransformerNER(
         nlp.vocab, model, name, spans_key=spans_key, split_tokens=split_tokens, crf_on_device=crf_on_device
     )
@@ -87,7 +107,7 @@ class TransformerNER(TrainablePipe):
         self.cfg: Dict[str, Any] = {
             "labels": [], "spans_key": spans_key, "split_tokens": split_tokens, "crf_on_device": crf_on_device
         }
-        self._allowed = None
+        self._constraints: Optional[Constraints] = None
 
     @property
     def labels(self) -> Tuple[str, ...]:
@@ -103,68 +123,43 @@ class TransformerNER(TrainablePipe):
         if label in self.labels:
             return 0
         self.cfg["labels"].append(label)
-        self._allowed = None
+        self._constraints = None
         return 1
 
-    # -- prediction -------------------------------------------------------------
-
-    def predict(self, docs: Iterable[Doc]) -> List[List[Tuple[int, int, str, float]]]:
-        docs = list(docs)
-        if not docs:
-            return []
-        outputs = self.model.predict(docs)
-        on_device = self._on_device()
-        crf_scores = self._crf_scores(on_device=on_device)
-        if crf_scores is None:
-            return [self._decode(units, logits) for units, logits in outputs]
-        # The CRF decodes the whole batch at once: one step per position of the longest
-        # doc, not one per position of every doc; on a GPU without leaving it.
-        to_array = self.model.ops.asarray2f if on_device else self.model.ops.to_numpy
-        logits = [to_array(doc_logits) for _, doc_logits in outputs]
-        paths = crf.batch_viterbi(logits, *crf_scores)
-        probs = crf.batch_unit_marginals(logits, *crf_scores)
-        return [
-            spans_from_tags(path, doc_probs, units.starts, units.ends, self.tags) if len(path) else []
-            for (units, _), path, doc_probs in zip(outputs, paths, probs)
-        ]
-
     @property
-    def allowed(self) -> numpy.ndarray:
-        if self._allowed is None:
-            self._allowed = allowed_transitions(self.tags)
-        return self._allowed
+    def constraints(self) -> Constraints:
+        """Which tags may follow which and start a doc (valid BIO)."""
+        if self._constraints is None:
+            self._constraints = bio_constraints(self.tags)
+        return self._constraints
 
     def _on_device(self) -> bool:
         """Whether the CRF runs on the model's GPU (``crf_on_device`` and a GPU model)."""
         return bool(self.cfg.get("crf_on_device")) and self.model.ops.xp is not numpy
 
-    def _crf_scores(self, on_device: bool = False) -> Optional[Tuple[Any, Any, Any]]:
-        """Masked CRF transitions, start and end scores (numpy, or on the model's device
-        with ``on_device``), or None without a CRF."""
-        if not self.model.has_ref("crf"):
-            return None
-        crf_layer = self.model.get_ref("crf")
-        convert = self.model.ops.asarray if on_device else self.model.ops.to_numpy
-        xp = self.model.ops.xp if on_device else numpy
-        transitions = masked(convert(crf_layer.get_param("transitions")), self.allowed)
-        start = convert(crf_layer.get_param("start")) + xp.asarray(
-            [MASKED if tag.startswith("I-") else 0.0 for tag in self.tags]
-        )
-        return transitions, start, convert(crf_layer.get_param("end"))
+    # -- prediction -------------------------------------------------------------
 
-    def _decode(self, units, logits) -> List[Tuple[int, int, str, float]]:
-        """Softmax head (no CRF): per-unit probabilities, BIO-constrained best path."""
-        logits = self.model.ops.to_numpy(logits)
-        if not len(logits):
+    def predict(self, docs: Iterable[Doc]) -> List[DocPrediction]:
+        docs = list(docs)
+        if not docs:
             return []
-        probs = NUMPY_OPS.softmax(logits)
-        path = decode(numpy.log(probs + 1e-12), self.allowed, self.tags)
-        return spans_from_tags(path, probs, units.starts, units.ends, self.tags)
+        output: HeadOutput = self.model.predict(docs)
+        ops = self.model.ops
+        if output.crf is None:
+            decoded = [softmax_decode(ops, logits, self.constraints.transitions, self.tags) for logits in output.logits]
+        else:
+            paths, probs = crf.batch_decode(ops, output.logits, output.crf, self.constraints, self._on_device())
+            decoded = list(zip(paths, probs))
+        return [
+            DocPrediction(spans_from_tags(path, probs, units.starts, units.ends, self.tags) if len(path) else [], units)
+            for units, (path, probs) in zip(output.units, decoded)
+        ]
 
-    def set_annotations(self, docs: Iterable[Doc], predictions) -> None:
-        for doc, entities in zip(docs, predictions):
+    def set_annotations(self, docs: Iterable[Doc], predictions: Sequence[DocPrediction]) -> None:
+        for doc, (entities, units) in zip(docs, predictions):
             if self.cfg["split_tokens"]:
-                split_at_edges(doc, {edge for start, end, _, _ in entities for edge in (start, end)})
+                edges = {edge for start, end, _, _ in entities for edge in (start, end)}
+                split_at_edges(doc, edges, _known_row_spans(doc, units))
             spans, scores = [], []
             for start, end, label, score in entities:
                 span = doc.char_span(start, end, label=label)
@@ -178,58 +173,23 @@ class TransformerNER(TrainablePipe):
 
     # -- training ---------------------------------------------------------------
 
-    def get_loss(self, examples: Iterable[Example], outputs) -> Tuple[float, List]:
-        """Per-unit softmax cross-entropy, or the CRF's negative log-likelihood,
-        against the gold entities' characters; normalized per unit either way."""
-        ops = self.model.ops
-        tags = self.tags
-        total_units = max(1, sum(len(units) for units, _ in outputs))
-        if self._on_device() and self.model.has_ref("crf"):
-            return self._crf_loss_on_device(examples, outputs, total_units)
-        crf_scores = self._crf_scores()
-        crf_grads = [numpy.zeros_like(array) for array in crf_scores] if crf_scores else None
-        loss = 0.0
-        d_outputs = []
-        for example, (units, logits) in zip(examples, outputs):
-            gold, _ = encode(units.starts, units.ends, gold_entities(example.reference), tags)
-            logits = ops.to_numpy(logits)
-            if not len(gold):
-                d_outputs.append(ops.alloc2f(0, len(tags)))
-                continue
-            if crf_scores is None:
-                probs = NUMPY_OPS.softmax(logits)
-                truth = numpy.zeros_like(probs)
-                truth[numpy.arange(len(gold)), gold] = 1.0
-                loss += float(-numpy.log((probs * truth).sum(axis=1) + 1e-12).sum())
-                d_logits = probs - truth
-            else:
-                nll, d_logits, *d_crf = crf.nll_and_gradients(logits, *crf_scores, gold)
-                loss += nll
-                for total, grad in zip(crf_grads, d_crf):
-                    total += grad
-            d_outputs.append(ops.asarray2f(d_logits / total_units))
-        if crf_grads is not None:
-            crf_layer = self.model.get_ref("crf")
-            for name, grad in zip(("transitions", "start", "end"), crf_grads):
-                crf_layer.inc_grad(name, ops.asarray(grad / total_units, dtype="f"))
-        return loss / total_units, d_outputs
-
-    def _crf_loss_on_device(self, examples: Iterable[Example], outputs, total_units: int) -> Tuple[float, List]:
-        """The CRF loss of a whole batch on the GPU: the logits stay on the device and one
-        batched forward-backward replaces a host copy and a host recursion per doc."""
+    def get_loss(self, examples: Iterable[Example], output: HeadOutput) -> Tuple[float, HeadOutput]:
+        """Per-unit softmax cross-entropy, or the CRF's negative log-likelihood of the
+        batch, against the gold entities' characters; normalized per unit either way.
+        The gradient is shaped as the model's output, for its backprop."""
         ops = self.model.ops
         golds = [
             encode(units.starts, units.ends, gold_entities(example.reference), self.tags)[0]
-            for example, (units, _) in zip(examples, outputs)
+            for example, units in zip(examples, output.units)
         ]
-        logits = [ops.asarray2f(doc_logits) for _, doc_logits in outputs]
-        crf_scores = self._crf_scores(on_device=True)
-        nll, d_logits, *d_crf = crf.batch_nll_and_gradients(logits, *crf_scores, golds)
-        crf_layer = self.model.get_ref("crf")
-        for name, grad in zip(("transitions", "start", "end"), d_crf):
-            crf_layer.inc_grad(name, ops.asarray(grad / total_units, dtype="f"))
-        d_outputs = [ops.asarray2f(d / total_units) for d in d_logits]
-        return nll / total_units, d_outputs
+        total_units = max(1, sum(len(units) for units in output.units))
+        if output.crf is None:
+            loss, d_logits = softmax_loss(ops, output.logits, golds, total_units)
+            return loss, HeadOutput([], d_logits)
+        loss, (d_logits, d_crf) = crf.batch_loss(
+            ops, output.logits, output.crf, golds, self.constraints, total_units, self._on_device()
+        )
+        return loss, HeadOutput([], d_logits, d_crf)
 
     def initialize(
         self,
@@ -258,3 +218,11 @@ class TransformerNER(TrainablePipe):
 
 def gold_entities(doc: Doc) -> List[Tuple[int, int, str]]:
     return [(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents]
+
+
+def _known_row_spans(doc: Doc, units: Optional[DocUnits]) -> Optional[RowSpans]:
+    """The row spans ``units`` found, where they were read from ``doc._.trf_data`` itself
+    (the listener's case), the alignment token splitting divides."""
+    if units is None or not units.row_spans or not Doc.has_extension("trf_data"):
+        return None
+    return units.row_spans if units.source is doc._.trf_data else None

@@ -1,4 +1,11 @@
-"""A linear-chain CRF over BIO tags, in numpy, for the NER head.
+"""The NER head's linear-chain CRF over BIO tags: its parameters, loss, Viterbi and marginals.
+
+:func:`build_crf` is the layer that holds the transition, start and end scores, so
+thinc optimizes and serializes them; its forward hands them on beside the logits, and
+its backprop takes their gradients, so the CRF trains through the model's backprop
+like every other layer. :func:`batch_loss` (training) and :func:`batch_decode`
+(inference) run a whole batch at once, on the host or, with ``on_device``, on the
+device the model is on.
 
 The PyPI CRF layers for torch have been unmaintained since 2019-2020, and the
 head computes its loss in numpy anyway, so this is a small exact one: the
@@ -13,22 +20,116 @@ The batched functions (:func:`batch_viterbi`, :func:`batch_unit_marginals`,
 :func:`batch_nll_and_gradients`) take numpy or CuPy arrays and run on the device the
 arrays live on: on a GPU the logits never leave it for the CRF, and a batch costs one
 kernel launch per position of its longest doc instead of one host copy per doc plus the
-host's arithmetic. On numpy they do exactly what the per-doc functions do.
+host's arithmetic. On numpy they do what the per-doc functions do, up to float rounding.
 """
 
-from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy
-from thinc.api import get_array_module
+from thinc.api import Model, Ops, get_array_module
+from thinc.types import Floats2d
 from thinc.util import to_numpy as to_host
 
 Array = Any  # numpy.ndarray or cupy.ndarray
 MASKED = -1e4  # added to invalid transitions: exp() of it is 0 in float32/64
 
 
+class CRFParams(NamedTuple):
+    """The CRF's scores (or their gradients): (tags, tags) transitions, start and end."""
+
+    transitions: Array
+    start: Array
+    end: Array
+
+
+class Constraints(NamedTuple):
+    """Which tag may follow which ((tags, tags) booleans) and which may start a doc."""
+
+    transitions: Array
+    start: Array
+
+
+def build_crf(n_tags: Optional[int] = None) -> Model:
+    """Model[List[Floats2d], Tuple[List[Floats2d], CRFParams]]: the CRF's parameters.
+
+    Passes each doc's logits through and adds the transition, start and end scores;
+    its backprop takes the logits' and the scores' gradients, adds the scores' to the
+    parameters and returns the logits'."""
+    return Model(
+        "crf_params",
+        _forward,
+        init=_init,
+        params={"transitions": None, "start": None, "end": None},
+        dims={"nO": n_tags},
+    )
+
+
+def _init(model: Model, X: Any = None, Y: Any = None) -> None:
+    n_tags = model.get_dim("nO")
+    model.set_param("transitions", model.ops.alloc2f(n_tags, n_tags))
+    model.set_param("start", model.ops.alloc1f(n_tags))
+    model.set_param("end", model.ops.alloc1f(n_tags))
+
+
+def _forward(
+    model: Model, logits: List[Floats2d], is_train: bool
+) -> Tuple[Tuple[List[Floats2d], CRFParams], Callable]:
+    params = CRFParams(*(model.get_param(name) for name in CRFParams._fields))
+
+    def backprop(gradients: Tuple[List[Floats2d], CRFParams]) -> List[Floats2d]:
+        d_logits, d_params = gradients
+        for name, grad in zip(CRFParams._fields, d_params):
+            model.inc_grad(name, model.ops.asarray(grad, dtype="f"))
+        return d_logits
+
+    return (logits, params), backprop
+
+
 def masked(transitions: Array, allowed: Array) -> Array:
     xp = get_array_module(transitions)
     return xp.where(xp.asarray(allowed), transitions, transitions + MASKED)
+
+
+def masked_params(params: CRFParams, constraints: Constraints, ops: Ops, on_device: bool) -> CRFParams:
+    """The scores the recursions use: invalid transitions and starts pushed down by
+    ``MASKED`` (their gradient is the unmasked score's), on the host (numpy) or, with
+    ``on_device``, where ``ops`` keeps its arrays."""
+    convert = ops.asarray if on_device else ops.to_numpy
+    xp = ops.xp if on_device else numpy
+    start = convert(params.start) + xp.asarray([0.0 if ok else MASKED for ok in constraints.start])
+    return CRFParams(masked(convert(params.transitions), constraints.transitions), start, convert(params.end))
+
+
+def batch_loss(
+    ops: Ops,
+    logits: Sequence[Floats2d],
+    params: CRFParams,
+    golds: Sequence[Sequence[int]],
+    constraints: Constraints,
+    normalizer: int,
+    on_device: bool = False,
+) -> Tuple[float, Tuple[List[Floats2d], CRFParams]]:
+    """The batch's negative log-likelihood of the gold tags divided by ``normalizer``,
+    and its gradients, shaped as :func:`build_crf`'s output (per-doc logits, then the
+    CRF's scores) for the model's backprop: one batched forward-backward for all docs,
+    on the host or, with ``on_device``, on the model's device."""
+    scores = masked_params(params, constraints, ops, on_device)
+    to_array = ops.asarray2f if on_device else ops.to_numpy
+    nll, d_logits, *d_params = batch_nll_and_gradients([to_array(x) for x in logits], *scores, golds)
+    d_logits = [ops.asarray2f(d / normalizer) for d in d_logits]
+    return nll / normalizer, (d_logits, CRFParams(*(grad / normalizer for grad in d_params)))
+
+
+def batch_decode(
+    ops: Ops, logits: Sequence[Floats2d], params: CRFParams, constraints: Constraints, on_device: bool = False
+) -> Tuple[List[List[int]], List[numpy.ndarray]]:
+    """Each doc's best tag path and its unit marginals (numpy), the whole batch at once:
+    one step per position of the longest doc; with ``on_device``, without leaving the
+    model's device."""
+    scores = masked_params(params, constraints, ops, on_device)
+    to_array = ops.asarray2f if on_device else ops.to_numpy
+    emissions = [to_array(x) for x in logits]
+    return batch_viterbi(emissions, *scores), batch_unit_marginals(emissions, *scores)
 
 
 def _logsumexp(values: Array, axis: int) -> Array:
@@ -64,11 +165,11 @@ def forward_backward(
     """log Z, unit marginals (n, tags) and summed pairwise marginals (tags, tags).
 
     Computed in probability space with per-position scaling (Rabiner's scaled
-    forward-backward, :func:`_scaled_recursions`) rather than with a log-sum-exp per
-    position: one small vector-matrix product per step, about 4x faster, which matters
-    because the head runs this for every doc at inference too (the entity confidences).
-    log Z matches the log-space recursion to ~1e-9; scores so extreme that every allowed
-    tag underflows fall back to :func:`log_space_forward_backward`.
+    forward-backward, :func:`_scaled_recursions`, the batched functions' recursion on a
+    batch of one) rather than with a log-sum-exp per position: one small vector-matrix
+    product per step. log Z agrees with the log-space recursion up to float rounding;
+    scores so extreme that every allowed tag underflows fall back to
+    :func:`log_space_forward_backward`.
     """
     batch = _longest_first([emissions])
     recursions = _scaled_recursions(batch, transitions, start, end)

@@ -3,8 +3,10 @@
 ``spacy_ft.TokenClassifier.v1`` labels wordpieces (pipelines saved with it load
 and predict as they always did); ``spacy_ft.TokenClassifier.v2`` adds
 ``character_units``: the characters of multi-character pieces become units (see
-``spacy_ft.ner.units``), with position and character embeddings, so entity edges
-inside SentencePiece pieces (XLM-R, multilingual-e5) can be labelled.
+``spacy_ft.ner.units.wordpiece``), with position and character embeddings, so
+entity edges inside SentencePiece pieces (XLM-R, multilingual-e5) can be labelled.
+``spacy_ft.CharTokenClassifier.v1`` labels the characters of a character encoder
+(``spacy_ft.ner.units.character``).
 """
 
 from typing import Optional
@@ -12,18 +14,19 @@ from typing import Optional
 from spacy.util import registry
 from thinc.api import Model
 
-from spacy_ft.ner.unit_classifier import unit_classifier
+from spacy_ft.ner.units.character import build_char_head
+from spacy_ft.ner.units.wordpiece import build_wordpiece_head
 
 
 @registry.architectures("spacy_ft.TokenClassifier.v1")
 def build_token_classifier(
     tok2vec: Model, dropout: float = 0.1, crf: bool = False, nO: Optional[int] = None
 ) -> Model:
-    """Model[List[Doc], List[Tuple[DocUnits, Floats2d]]]: BIO logits per wordpiece
-    unit, as ``BertForTokenClassification``; ``crf`` adds a linear-chain CRF on
-    top. ``tok2vec`` must produce ``TransformerData`` (``TransformerDataListener``
+    """Model[List[Doc], HeadOutput]: BIO logits per wordpiece unit, as
+    ``BertForTokenClassification``; ``crf`` adds a linear-chain CRF on top.
+    ``tok2vec`` must produce ``TransformerData`` (``TransformerDataListener``
     or ``InlineTransformer``)."""
-    return unit_classifier(tok2vec, dropout=dropout, nO=nO, crf=crf)
+    return build_wordpiece_head(tok2vec, dropout=dropout, nO=nO, crf=crf)
 
 
 @registry.architectures("spacy_ft.TokenClassifier.v2")
@@ -45,7 +48,7 @@ def build_token_classifier_v2(
     embeddings of their position inside the piece (positions from
     ``max_position`` on share one) and of the character (``character_rows``
     hashed rows)."""
-    return unit_classifier(
+    return build_wordpiece_head(
         tok2vec,
         dropout=dropout,
         nO=nO,
@@ -54,3 +57,12 @@ def build_token_classifier_v2(
         max_position=max_position,
         character_rows=character_rows,
     )
+
+
+@registry.architectures("spacy_ft.CharTokenClassifier.v1")
+def build_char_token_classifier(
+    tok2vec: Model, dropout: float = 0.1, crf: bool = True, nO: Optional[int] = None
+) -> Model:
+    """Model[List[Doc], HeadOutput]: BIO logits per character of a character
+    encoder's output (``spacy_ft.CharEncoderListener.v1``)."""
+    return build_char_head(tok2vec, dropout=dropout, crf=crf, nO=nO)

@@ -14,18 +14,19 @@ pooled over all of them. A doc whose tokens have no wordpieces (whitespace
 only) falls back to ``cls``; an empty doc pools to zeros.
 """
 
-from typing import Callable, List, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 from thinc.api import Model
 from thinc.types import Floats2d
 
 from spacy_ft.transformer.alignment import hidden_states
+from spacy_ft.transformer.trf_data import with_hidden_gradient
 from spacy_ft.validation import check_choice
 
 POOLING_MODES = ("cls", "mean", "max")
 
 
-def transformer_doc_pooling(mode: str = "cls", grad_factor: float = 1.0) -> Model:
+def build_doc_pooling(mode: str = "cls", grad_factor: float = 1.0) -> Model:
     """Model[List[TransformerData], Floats2d]: one row per doc."""
     check_choice(mode, POOLING_MODES, "pooling", component="spacy_ft_textcat")
     return Model(
@@ -37,7 +38,7 @@ def transformer_doc_pooling(mode: str = "cls", grad_factor: float = 1.0) -> Mode
     )
 
 
-def _init(model: Model, X=None, Y=None) -> None:
+def _init(model: Model, X: Optional[List[Any]] = None, Y: Any = None) -> None:
     for trf_data in X or []:
         hidden = hidden_states(trf_data)
         if hidden is not None:
@@ -45,7 +46,7 @@ def _init(model: Model, X=None, Y=None) -> None:
             return
 
 
-def _forward(model: Model, trf_datas: List, is_train: bool) -> Tuple[Floats2d, Callable]:
+def _forward(model: Model, trf_datas: List[Any], is_train: bool) -> Tuple[Floats2d, Callable]:
     ops = model.ops
     xp = ops.xp
     mode = model.attrs["mode"]
@@ -70,10 +71,7 @@ def _forward(model: Model, trf_datas: List, is_train: bool) -> Tuple[Floats2d, C
             pooled[i] = (flat[rows] * weights[:, None]).sum(axis=0)
         routes.append((i, trf_data, hidden.shape, rows, weights))
 
-    def backprop(d_pooled: Floats2d) -> List:
-        from spacy_transformers.data_classes import TransformerData
-        from transformers.file_utils import ModelOutput
-
+    def backprop(d_pooled: Floats2d) -> List[Any]:
         grad_factor = model.attrs["grad_factor"]
         d_trf_datas = []
         # Empty docs get no gradient entry, as in spacy-transformers' trfs2arrays:
@@ -85,19 +83,13 @@ def _forward(model: Model, trf_datas: List, is_train: bool) -> Tuple[Floats2d, C
             else:
                 ops.scatter_add(d_flat, rows, weights[:, None] * d_pooled[i][None, :])
             d_flat *= grad_factor
-            d_trf_datas.append(
-                TransformerData(
-                    model_output=ModelOutput(last_hidden_state=d_flat.reshape(shape)),
-                    wordpieces=trf_data.wordpieces,
-                    align=trf_data.align,
-                )
-            )
+            d_trf_datas.append(with_hidden_gradient(trf_data, d_flat.reshape(shape)))
         return d_trf_datas
 
     return pooled, backprop
 
 
-def _rows_and_weights(xp, trf_data, shape, mode: str):
+def _rows_and_weights(xp: Any, trf_data: Any, shape: Tuple[int, ...], mode: str) -> Tuple[Any, Optional[Any]]:
     """Which flattened wordpiece rows feed the doc vector, and with what weight."""
     n_windows, length = shape[0], shape[1]
     align = trf_data.align

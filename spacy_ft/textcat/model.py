@@ -11,7 +11,7 @@ from spacy.util import registry
 from thinc.api import Linear, Model, chain, glorot_uniform_init, zero_init
 from thinc.types import Floats2d
 
-from spacy_ft.textcat.doc_pooling import transformer_doc_pooling
+from spacy_ft.textcat.doc_pooling import build_doc_pooling
 from spacy_ft.transformer.head_dropout import head_dropout
 from spacy_ft.validation import check_choice
 
@@ -44,7 +44,7 @@ def build_transformer_classifier(
     benchmark in docs/benchmarks.md has the numbers).
     """
     check_choice(output_init, OUTPUT_INITS, "output_init", component="spacy_ft_textcat")
-    return classifier_head(tok2vec, transformer_doc_pooling(pooling, grad_factor), pooling, dropout, nO, output_init)
+    return classifier_head(tok2vec, build_doc_pooling(pooling, grad_factor), pooling, dropout, nO, output_init)
 
 
 def classifier_head(

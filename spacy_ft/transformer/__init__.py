@@ -3,6 +3,7 @@
 ``models`` (``spacy_ft.TransformerModel.v1``, shims), ``listeners``
 (``TransformerDataListener`` / ``InlineTransformer``), ``alignment`` (hidden
 states and wordpiece spans), ``token_split`` (split tokens without breaking the
-alignment), ``head_dropout``, ``hf_serialization``, ``char_bert`` (the
-from-scratch character BERT), ``fork_safety``.
+alignment), ``trf_data`` (gradients back into ``TransformerData``),
+``head_dropout``, ``hf_serialization``, ``char_bert`` (the from-scratch character
+BERT), ``fork_safety``.
 """

@@ -5,14 +5,14 @@ all three read spacy-transformers' output the same way.
 """
 
 import unicodedata
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 PIECE_MARKERS = ("##", "▁", "Ġ")
 #: What tokenizers emit for text outside their vocabulary.
 UNKNOWN_PIECES = frozenset({"[UNK]", "<unk>", "<UNK>"})
 
 
-def hidden_states(trf_data) -> Optional[object]:
+def hidden_states(trf_data: Any) -> Optional[Any]:
     """The (windows, length, width) last hidden state, or None for an empty doc."""
     output = getattr(trf_data, "model_output", None)
     if output is None or "last_hidden_state" not in output:
@@ -85,6 +85,30 @@ def rows_by_window(rows: Sequence[int], length: int) -> Dict[int, List[int]]:
     for row in rows:
         by_window.setdefault(row // length, []).append(row)
     return by_window
+
+
+def token_row_spans(
+    token_text: str,
+    token_start: int,
+    token_rows: Sequence[int],
+    strings: Sequence[Sequence[str]],
+    length: int,
+    first_window_spans: Optional[List[Tuple[int, int]]] = None,
+) -> Optional[List[Tuple[int, int]]]:
+    """The doc character span of each of a token's rows (the token starting at
+    ``token_start``; ``strings``: the wordpieces of each window, ``length`` long),
+    or None where the pieces of one of its windows do not spell it.
+    ``first_window_spans``: :func:`piece_spans` of the first window, where the
+    caller has them already."""
+    span_of: Dict[int, Tuple[int, int]] = {}
+    for k, (window, window_rows) in enumerate(rows_by_window(token_rows, length).items()):
+        spans = first_window_spans if k == 0 and first_window_spans is not None else None
+        if spans is None:
+            spans = piece_spans(token_text, [strings[window][row % length] for row in window_rows])
+        if spans is None:
+            return None
+        span_of.update({row: (token_start + a, token_start + b) for row, (a, b) in zip(window_rows, spans)})
+    return [span_of[row] for row in token_rows]
 
 
 #: Markers that stand for a space before the piece (``##`` joins without one).

@@ -8,17 +8,27 @@ later components and training data silently go wrong.
 
 import bisect
 import dataclasses
-from typing import Dict, Iterable, List, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import numpy
 from spacy.tokens import Doc
 
+from spacy_ft.transformer.alignment import token_row_spans
 
-def split_at_edges(doc: Doc, edges: Iterable[int]) -> int:
+#: Per token index: the doc character span of each of its aligned rows, or None
+#: where its wordpieces do not spell it.
+RowSpans = Mapping[int, Optional[List[Tuple[int, int]]]]
+
+
+def split_at_edges(doc: Doc, edges: Iterable[int], row_spans: Optional[RowSpans] = None) -> int:
     """Split tokens at character offsets that fall inside them; returns how many
     tokens were split. The pieces keep the token's annotation (tag, POS, morph,
     dependency head, sentence start on the first piece only, entities), and the
-    transformer alignment is divided along with them."""
+    transformer alignment is divided along with them.
+
+    ``row_spans``: what the caller already found of ``doc._.trf_data``'s rows
+    (:func:`spacy_ft.transformer.alignment.token_row_spans` of some tokens, by
+    token index); the tokens it leaves out are matched to their wordpieces here."""
     cuts_sorted = sorted(set(edges))
     plans = []
     for token in doc:
@@ -40,16 +50,16 @@ def split_at_edges(doc: Doc, edges: Iterable[int]) -> int:
     if old_ents:  # spaCy leaves the new pieces' entity tags undefined
         doc.ents = [doc.char_span(s, e, label=label, kb_id=kb_id) for s, e, label, kb_id in old_ents]
     if old_trf is not None and getattr(old_trf, "align", None) is not None and len(old_trf.align.lengths):
-        doc._.trf_data = _split_alignment(doc, old_trf, old_spans)
+        doc._.trf_data = _split_alignment(doc, old_trf, old_spans, row_spans or {})
     return len(plans)
 
 
-def _piece_annotation(doc: Doc, token, n: int):
+def _piece_annotation(doc: Doc, token: Any, n: int) -> Tuple[List[Any], Dict[str, List[Any]]]:
     """Heads and attributes for the pieces of ``token``: spaCy's split leaves
     the pieces after the first with whatever the following token had."""
     # spaCy's split cannot write -1 ("not a start"); 0 ("unknown") also keeps a
     # piece from starting a sentence.
-    attrs: Dict[str, list] = {"SENT_START": [1 if token.is_sent_start else 0] + [0] * (n - 1)}
+    attrs: Dict[str, List[Any]] = {"SENT_START": [1 if token.is_sent_start else 0] + [0] * (n - 1)}
     for attr, value in (("TAG", token.tag_), ("POS", token.pos_), ("MORPH", str(token.morph))):
         if doc.has_annotation(attr):
             attrs[attr] = [value] * n
@@ -60,7 +70,7 @@ def _piece_annotation(doc: Doc, token, n: int):
     return [(token, 0)] * n, attrs
 
 
-def _split_alignment(doc: Doc, trf_data, old_spans: List[Tuple[int, int]]):
+def _split_alignment(doc: Doc, trf_data: Any, old_spans: List[Tuple[int, int]], known: RowSpans) -> Any:
     """Give each new token the rows of the wordpieces inside it, so components
     after the split read the features of their own characters (张伟 split out of
     张伟队 gets the rows of 张 and 伟, not of 队). Where the wordpieces do not
@@ -71,7 +81,7 @@ def _split_alignment(doc: Doc, trf_data, old_spans: List[Tuple[int, int]]):
     lengths = [int(n) for n in trf_data.align.lengths]
     rows = trf_data.align.dataXd.ravel().tolist()
     offsets = numpy.cumsum([0] + lengths)
-    row_spans = _row_char_spans(doc, trf_data, old_spans, rows, offsets)
+    row_spans = _row_char_spans(doc, trf_data, old_spans, rows, offsets, known)
     new_rows, new_lengths = [], []
     old = 0
     for token in doc:
@@ -89,11 +99,17 @@ def _split_alignment(doc: Doc, trf_data, old_spans: List[Tuple[int, int]]):
     return dataclasses.replace(trf_data, align=align)
 
 
-def _row_char_spans(doc: Doc, trf_data, old_spans, rows, offsets) -> Dict[int, List[Tuple[int, int]]]:
+def _row_char_spans(
+    doc: Doc,
+    trf_data: Any,
+    old_spans: List[Tuple[int, int]],
+    rows: List[int],
+    offsets: numpy.ndarray,
+    known: RowSpans,
+) -> Dict[int, List[Tuple[int, int]]]:
     """Doc character span of each aligned row of every old token that was split
-    (old index -> one span per row), where its wordpieces spell it."""
-    from spacy_ft.transformer.alignment import piece_spans, rows_by_window
-
+    (old index -> one span per row), where its wordpieces spell it: from ``known``
+    where the caller found them, else matched here."""
     wordpieces = getattr(trf_data, "wordpieces", None)
     input_ids = getattr(wordpieces, "input_ids", None)
     if input_ids is None or len(getattr(input_ids, "shape", ())) != 2:
@@ -104,14 +120,11 @@ def _row_char_spans(doc: Doc, trf_data, old_spans, rows, offsets) -> Dict[int, L
     for old, (start, end) in enumerate(old_spans):
         if not any(start < idx < end for idx in new_starts):
             continue
-        token_rows = rows[offsets[old] : offsets[old + 1]]
-        span_of: Dict[int, Tuple[int, int]] = {}
-        for window, window_rows in rows_by_window(token_rows, length).items():
-            pieces = [wordpieces.strings[window][row % length] for row in window_rows]
-            spans = piece_spans(doc.text[start:end], pieces)
-            if spans is None:
-                break
-            span_of.update({row: (start + a, start + b) for row, (a, b) in zip(window_rows, spans)})
+        if old in known:
+            spans = known[old]
         else:
-            out[old] = [span_of[row] for row in token_rows]
+            token_rows = rows[offsets[old] : offsets[old + 1]]
+            spans = token_row_spans(doc.text[start:end], start, token_rows, wordpieces.strings, length)
+        if spans is not None:
+            out[old] = spans
     return out

@@ -227,34 +227,90 @@ def test_evaluate_command_writes_the_report(trained, tmp_path):
     assert "weighted avg" in result.output and "PER" in result.output
 
 
-def test_batched_crf_path_gives_the_per_doc_loss_and_predictions(ner_bert, monkeypatch):
-    """With ``crf_on_device`` on a GPU the head keeps the logits on the device and runs
-    the batched CRF; run here on numpy arrays, that path must give the host path's loss,
-    gradients and entities."""
-    from spacy_ft.ner.component import TransformerNER
-
-    nlp = build_ner(ner_bert, crf=True)
-    assert not nlp.get_pipe("spacy_ft_ner")._on_device()  # off by default
-    examples = ner_examples(nlp, ner_corpus(40, seed=3))
-    train_ner(nlp, examples, steps=15)
-    ner = nlp.get_pipe("spacy_ft_ner")
+def _fresh_docs(nlp, examples):
     docs = [eg.predicted for eg in examples]
     for doc in docs:
         doc._.trf_data = None
-    docs = list(nlp.get_pipe("transformer").pipe(docs))
-    outputs = ner.model.predict(docs)
-    host_loss, host_grads = ner.get_loss(examples, outputs)
-    host_crf_grads = {k: ner.model.get_ref("crf").get_grad(k).copy() for k in ("transitions", "start", "end")}
-    host_entities = ner.predict(docs)
-    for key in host_crf_grads:
-        ner.model.get_ref("crf").set_grad(key, numpy.zeros_like(host_crf_grads[key]))
-    monkeypatch.setattr(TransformerNER, "_on_device", lambda self: True)
-    batched_loss, batched_grads = ner.get_loss(examples, outputs)
-    assert batched_loss == pytest.approx(host_loss, rel=1e-5)
-    assert host_loss > 0
-    for got, want in zip(batched_grads, host_grads):
-        numpy.testing.assert_allclose(got, want, atol=1e-6)
-    for key, want in host_crf_grads.items():
-        numpy.testing.assert_allclose(ner.model.get_ref("crf").get_grad(key), want, atol=1e-6)
-    assert ner.predict(docs) == host_entities
-    assert sum(len(doc_entities) for doc_entities in host_entities) > 0
+    return list(nlp.get_pipe("transformer").pipe(docs))
+
+
+def test_crf_trains_batched_through_the_models_backprop(ner_bert, monkeypatch):
+    """The CRF's loss is one batched forward-backward, equal to the per-doc one; the
+    component leaves the CRF's gradients alone, and the model's backprop hands them to
+    the CRF's parameters. With ``crf_on_device`` (run here on numpy arrays) the loss,
+    the gradients and the entities are the same."""
+    from spacy_ft.ner import crf
+    from spacy_ft.ner.component import TransformerNER
+
+    nlp = build_ner(ner_bert, crf=True)
+    ner = nlp.get_pipe("spacy_ft_ner")
+    assert not ner._on_device()  # off by default
+    examples = ner_examples(nlp, ner_corpus(40, seed=3))
+    train_ner(nlp, examples, steps=15)
+    docs = _fresh_docs(nlp, examples)
+    crf_layer = ner.model.get_ref("crf")
+    names = ("transitions", "start", "end")
+
+    def run(on_device):
+        monkeypatch.setattr(TransformerNER, "_on_device", lambda self: on_device)
+        for name in names:
+            crf_layer.set_grad(name, numpy.zeros_like(crf_layer.get_param(name)))
+        output, backprop = ner.model(docs, is_train=False)
+        loss, d_output = ner.get_loss(examples, output)
+        assert all(not crf_layer.get_grad(name).any() for name in names)  # the component adds nothing
+        backprop(d_output)
+        return output, loss, d_output, {name: crf_layer.get_grad(name).copy() for name in names}
+
+    output, loss, d_output, grads = run(False)
+    # the per-doc reference: each doc's -log p(gold) and gradients, summed
+    scores = crf.masked_params(output.crf, ner.constraints, ner.model.ops, on_device=False)
+    total = sum(len(units) for units in output.units)
+    want_loss, want_grads = 0.0, [numpy.zeros_like(a) for a in scores]
+    for eg, (units, logits) in zip(examples, output):
+        gold = encode(units.starts, units.ends, [(e.start_char, e.end_char, e.label_) for e in eg.reference.ents], ner.tags)[0]
+        nll, d_logits, *d_scores = crf.nll_and_gradients(logits, *scores, gold)
+        want_loss += nll
+        for acc, grad in zip(want_grads, d_scores):
+            acc += grad
+    assert loss > 0 and loss == pytest.approx(want_loss / total, rel=1e-5)
+    for name, want in zip(names, want_grads):
+        numpy.testing.assert_allclose(grads[name], want / total, atol=1e-6)
+    _, device_loss, device_d_output, device_grads = run(True)
+    assert device_loss == pytest.approx(loss, rel=1e-9)
+    for got, want in zip(device_d_output.logits, d_output.logits):
+        numpy.testing.assert_allclose(got, want, atol=1e-7)
+    for name in names:
+        numpy.testing.assert_allclose(device_grads[name], grads[name], atol=1e-7)
+    entities = ner.predict(docs)
+    monkeypatch.setattr(TransformerNER, "_on_device", lambda self: False)
+    assert [p.entities for p in ner.predict(docs)] == [p.entities for p in entities]
+    assert sum(len(p.entities) for p in entities) > 0
+
+
+def test_splitting_reuses_the_row_spans_the_units_found(trained, monkeypatch):
+    """At inference the component hands token splitting the row spans ``doc_units``
+    found; the split alignment is the one token splitting finds on its own."""
+    from spacy_ft.ner.units import doc_units
+    from spacy_ft.transformer import token_split
+
+    texts = [t for t, _ in ner_corpus(20, seed=6)] + ["今天张伟队和北京站开始了。"]
+    transformer, ner = trained.get_pipe("transformer"), trained.get_pipe("spacy_ft_ner")
+    own = list(transformer.pipe(trained.make_doc(t) for t in texts))
+    reused = list(transformer.pipe(trained.make_doc(t) for t in texts))
+    predictions = ner.predict(reused)
+    assert all(p.units.source is doc._.trf_data for p, doc in zip(predictions, reused))
+    for doc, prediction in zip(own, predictions):
+        assert prediction.units.row_spans == doc_units(doc, doc._.trf_data).row_spans
+        edges = {edge for start, end, _, _ in prediction.entities for edge in (start, end)}
+        token_split.split_at_edges(doc, edges)
+
+    def unexpected(*args, **kwargs):
+        raise AssertionError("matched the wordpieces again")
+
+    monkeypatch.setattr(token_split, "token_row_spans", unexpected)
+    ner.set_annotations(reused, predictions)
+    assert sum(len(doc) for doc in own) > sum(len(trained.make_doc(t)) for t in texts)  # tokens were split
+    for a, b in zip(own, reused):
+        assert [t.text for t in a] == [t.text for t in b]
+        assert a._.trf_data.align.lengths.tolist() == b._.trf_data.align.lengths.tolist()
+        assert a._.trf_data.align.dataXd.tolist() == b._.trf_data.align.dataXd.tolist()

@@ -183,3 +183,49 @@ def test_batched_nll_falls_back_when_the_scaled_recursion_underflows():
     assert numpy.isfinite(nll)
     assert nll == pytest.approx(expected, rel=1e-9)
     assert all(numpy.isfinite(d).all() for d in d_emissions)
+
+
+def test_crf_layer_passes_the_logits_and_takes_its_scores_gradients():
+    from thinc.api import NumpyOps
+
+    from spacy_ft.ner.crf import CRFParams, build_crf
+
+    layer = build_crf(len(TAGS))
+    layer.initialize()
+    logits = [NumpyOps().alloc2f(4, len(TAGS)) + 1.0]
+    (passed, params), backprop = layer(logits, is_train=True)
+    assert passed is logits
+    assert [p.shape for p in params] == [(3, 3), (3,), (3,)] and not any(p.any() for p in params)
+    d_logits = [numpy.ones((4, len(TAGS)), dtype="f")]
+    grads = CRFParams(numpy.full((3, 3), 0.5), numpy.full(3, 0.25), numpy.full(3, 2.0))
+    assert backprop((d_logits, grads)) is d_logits
+    for name, grad in zip(CRFParams._fields, grads):
+        assert layer.get_grad(name).dtype == numpy.float32
+        numpy.testing.assert_array_equal(layer.get_grad(name), grad)
+
+
+def test_batch_loss_and_decode_mask_invalid_tags_and_normalize():
+    from thinc.api import NumpyOps
+
+    from spacy_ft.ner.bio import bio_constraints
+    from spacy_ft.ner.crf import CRFParams, batch_decode, batch_loss
+
+    ops = NumpyOps()
+    rng = numpy.random.default_rng(3)
+    raw = CRFParams(*(rng.normal(size=shape).astype("f") for shape in ((3, 3), (3,), (3,))))
+    constraints = bio_constraints(TAGS)
+    start = raw.start + numpy.where(constraints.start, 0.0, -1e4)
+    scores = (masked(raw.transitions, constraints.transitions), start, raw.end)
+    logits = [rng.normal(size=(n, len(TAGS))).astype("f") for n in (3, 0, 5)]
+    golds = [[1, 2, 0], [], [0, 1, 2, 2, 0]]
+    loss, (d_logits, d_params) = batch_loss(ops, logits, raw, golds, constraints, normalizer=8)
+    want = [nll_and_gradients(x, *scores, g) for x, g in zip(logits, golds) if len(g)]
+    assert loss == pytest.approx(sum(w[0] for w in want) / 8, rel=1e-6)
+    numpy.testing.assert_allclose(d_logits[0], want[0][1] / 8, atol=1e-6)
+    assert d_logits[1].shape == (0, len(TAGS))
+    for k, grad in enumerate(d_params):
+        numpy.testing.assert_allclose(grad, (want[0][2 + k] + want[1][2 + k]) / 8, atol=1e-6)
+    paths, probs = batch_decode(ops, logits, raw, constraints)
+    assert paths[1] == [] and paths[2] == viterbi(logits[2], *scores)
+    numpy.testing.assert_allclose(probs[2], forward_backward(logits[2], *scores)[1], atol=1e-6)
+    assert all(TAGS[path[0]] != "I-PER" for path in paths if path)

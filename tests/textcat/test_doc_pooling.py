@@ -5,7 +5,7 @@ import pytest
 import spacy
 from thinc.api import reduce_mean
 
-from spacy_ft.textcat.doc_pooling import transformer_doc_pooling
+from spacy_ft.textcat.doc_pooling import build_doc_pooling
 
 TEXTS = ["the movie was good", "the food was bad and the day was very poor " * 6, "   "]
 
@@ -34,7 +34,7 @@ def trf_datas(textcat_bert):
 
 
 def pool(mode, datas):
-    layer = transformer_doc_pooling(mode)
+    layer = build_doc_pooling(mode)
     layer.initialize(X=datas)
     return layer.begin_update(datas)
 
@@ -78,7 +78,7 @@ def test_whitespace_doc_falls_back_to_cls(trf_datas):
 
 def test_unknown_mode_is_rejected():
     with pytest.raises(ValueError, match=r"unknown pooling 'sum'"):
-        transformer_doc_pooling("sum")
+        build_doc_pooling("sum")
 
 
 @pytest.mark.parametrize("mode", ["cls", "mean", "max"])

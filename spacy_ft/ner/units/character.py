@@ -1,32 +1,27 @@
-"""``spacy_ft.CharTokenClassifier.v1``: the NER head over a character encoder's rows.
+"""Character units: the NER head over a character encoder's rows.
 
-The wordpiece head (``unit_classifier``) reads ``TransformerData``; this one reads
+The wordpiece head (``spacy_ft.ner.units.wordpiece``) reads ``TransformerData``; this one reads
 one vector per character of ``doc.text`` (``spacy_ft.CharEncoderListener.v1`` or any
 ``Model[List[Doc], List[Floats2d]]`` with that layout). Every non-whitespace
 character is a unit, so no entity is lost to jieba's word boundaries; the
 component, BIO decoding, CRF and token splitting are the wordpiece head's own.
 """
 
-from typing import Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
-from spacy.util import registry
 from thinc.api import Model
 from thinc.types import Floats2d
 
-from spacy_ft.ner.unit_classifier import head_layers, init_output_dims, score_units
-from spacy_ft.ner.units import DocUnits
+from spacy_ft.ner.head import DocUnits, Gathered, HeadOutput, head_forward, head_layers, init_output_dims
 
 
-@registry.architectures("spacy_ft.CharTokenClassifier.v1")
-def build_char_token_classifier(
-    tok2vec: Model, dropout: float = 0.1, crf: bool = True, nO: Optional[int] = None
-) -> Model:
-    """Model[List[Doc], List[Tuple[DocUnits, Floats2d]]]: BIO logits per character."""
+def build_char_head(tok2vec: Model, dropout: float = 0.1, crf: bool = True, nO: Optional[int] = None) -> Model:
+    """Model[List[Doc], HeadOutput]: BIO logits per character."""
     layers, refs = head_layers(tok2vec, dropout, nO, crf)
     return Model("char_unit_classifier", _forward, init=_init, layers=layers, refs=refs, dims={"nO": nO})
 
 
-def char_units(doc) -> Tuple[DocUnits, List[int]]:
+def char_units(doc: Any) -> Tuple[DocUnits, List[int]]:
     """Units (one per non-whitespace character) and their rows in the doc's array."""
     units = DocUnits([], [], [], [])
     rows: List[int] = []
@@ -43,7 +38,7 @@ def char_units(doc) -> Tuple[DocUnits, List[int]]:
     return units, rows
 
 
-def _init(model: Model, X=None, Y=None) -> None:
+def _init(model: Model, X: Optional[List[Any]] = None, Y: Any = None) -> None:
     tok2vec = model.get_ref("tok2vec")
     output_layer = model.get_ref("output_layer")
     init_output_dims(model)
@@ -54,12 +49,16 @@ def _init(model: Model, X=None, Y=None) -> None:
     output_layer.initialize()
 
 
-def _forward(model: Model, docs: List, is_train: bool) -> Tuple[List[Tuple[DocUnits, Floats2d]], Callable]:
+def _forward(model: Model, docs: List[Any], is_train: bool) -> Tuple[HeadOutput, Callable]:
+    return head_forward(model, docs, is_train, _gather)
+
+
+def _gather(model: Model, docs: List[Any], arrays: List[Floats2d]) -> Gathered:
+    """Each doc's units and their rows of its array; the callback scatters the units'
+    gradients back into arrays shaped as the encoder's."""
     ops = model.ops
     xp = ops.xp
-    output_layer = model.get_ref("output_layer")
-    width = output_layer.get_dim("nI")
-    arrays, backprop_tok2vec = model.get_ref("tok2vec")(docs, is_train)
+    width = model.get_ref("output_layer").get_dim("nI")
     if len(arrays) != len(docs):
         raise ValueError(f"[spacy_ft_ner] the encoder gave {len(arrays)} outputs for {len(docs)} docs")
     all_units, all_rows = [], []
@@ -73,17 +72,14 @@ def _forward(model: Model, docs: List, is_train: bool) -> Tuple[List[Tuple[DocUn
         all_units.append(units)
         all_rows.append(xp.asarray(rows, dtype="i"))
     features = [array[rows] if len(rows) else ops.alloc2f(0, width) for array, rows in zip(arrays, all_rows)]
-    per_doc, backprop_scores = score_units(model, features, width, is_train)
-    outputs = list(zip(all_units, per_doc))
 
-    def backprop(d_outputs: List[Floats2d]) -> List:
-        d_per_doc = backprop_scores(d_outputs)
+    def backprop(d_features: List[Floats2d]) -> List[Floats2d]:
         d_arrays = []
-        for array, rows, d_features in zip(arrays, all_rows, d_per_doc):
+        for array, rows, d_doc in zip(arrays, all_rows, d_features):
             d_array = ops.alloc2f(*array.shape)
             if len(rows):
-                ops.scatter_add(d_array, rows, d_features)
+                ops.scatter_add(d_array, rows, d_doc)
             d_arrays.append(d_array)
-        return backprop_tok2vec(d_arrays)
+        return d_arrays
 
-    return outputs, backprop
+    return all_units, features, backprop
