@@ -17,7 +17,7 @@ import re
 from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union, overload
+from typing import Iterable, Iterator, List, Optional, Sequence, Union, overload
 
 #: User dictionaries are a setting of this tokenizer, so their errors name it.
 COMPONENT = "spacy_ft.JiebaTokenizer.v1"

@@ -1,7 +1,7 @@
 """BIO tags over labelling units: gold encoding, the tags' constraints, and the
 softmax head's loss and constrained decoding (the CRF's are in ``crf``)."""
 
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy
 from thinc.api import NumpyOps, Ops
@@ -76,8 +76,8 @@ def spans_from_tags(
     path: Sequence[int], probs: numpy.ndarray, starts: Sequence[int], ends: Sequence[int], tags: Sequence[str]
 ) -> List[Tuple[int, int, str, float]]:
     """Entities with a confidence: the mean probability of their units' tags."""
-    entities = []
-    current = None  # [first unit, last unit, label]
+    entities: List[Tuple[int, int, str, float]] = []
+    current: Optional[Tuple[int, int, str]] = None  # (first unit, last unit, label)
     for u, tag_index in enumerate(list(path) + [0]):
         tag = tags[tag_index] if u < len(path) else "O"
         if current is not None and not (tag.startswith("I-") and tag[2:] == current[2]):
@@ -86,9 +86,9 @@ def spans_from_tags(
             entities.append((starts[first], ends[last], label, score))
             current = None
         if tag.startswith("B-"):
-            current = [u, u, tag[2:]]
+            current = (u, u, tag[2:])
         elif tag.startswith("I-") and current is not None:
-            current[1] = u
+            current = (current[0], u, current[2])
     return entities
 
 

@@ -79,7 +79,7 @@ def _forward(
     def backprop(gradients: Tuple[List[Floats2d], CRFParams]) -> List[Floats2d]:
         d_logits, d_params = gradients
         for name, grad in zip(CRFParams._fields, d_params):
-            model.inc_grad(name, model.ops.asarray(grad, dtype="f"))
+            model.inc_grad(name, model.ops.asarray_f(grad))
         return d_logits
 
     return (logits, params), backprop
@@ -419,7 +419,7 @@ def _per_doc_on_host(
         if not len(doc_emissions):
             d_emissions.append(xp.zeros((0, n_tags), dtype=doc_emissions.dtype))
             continue
-        nll, d_doc, *grads = nll_and_gradients(to_host(doc_emissions), *host, list(gold))
+        nll, d_doc, *grads = nll_and_gradients(to_host(doc_emissions), host[0], host[1], host[2], list(gold))
         total += nll
         d_emissions.append(xp.asarray(d_doc))
         for acc, grad in zip(sums, grads):

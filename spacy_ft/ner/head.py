@@ -79,17 +79,18 @@ BeforeDropout = Callable[[Model, List[DocUnits], Floats2d, bool], Tuple[Floats2d
 
 def head_layers(
     tok2vec: Model, dropout: float, nO: Optional[int], crf: bool
-) -> Tuple[List[Model], Dict[str, Model]]:
+) -> Tuple[List[Model], Dict[str, Optional[Model]]]:
     """The layers and refs every NER head has, in the order saved pipelines hold them:
     the encoder, the head's dropout (its configured rate, not nlp.update's drop), the
     output layer and, with ``crf``, the CRF's parameters."""
     output_layer = Linear(nO=nO)
     dropout_layer = head_dropout(dropout)
     layers = [tok2vec, dropout_layer, output_layer]
-    refs = {"tok2vec": tok2vec, "dropout": dropout_layer, "output_layer": output_layer}
+    refs: Dict[str, Optional[Model]] = {"tok2vec": tok2vec, "dropout": dropout_layer, "output_layer": output_layer}
     if crf:
-        refs["crf"] = build_crf(nO)
-        layers.append(refs["crf"])
+        crf_layer = build_crf(nO)
+        refs["crf"] = crf_layer
+        layers.append(crf_layer)
     return layers, refs
 
 

@@ -47,7 +47,7 @@ def _init(model: Model, X: Optional[List[Any]] = None, Y: Any = None) -> None:
 
 
 def _forward(model: Model, trf_datas: List[Any], is_train: bool) -> Tuple[Floats2d, Callable]:
-    ops = model.ops
+    ops: Any = model.ops  # thinc's array stubs do not model numpy-style indexing
     xp = ops.xp
     mode = model.attrs["mode"]
     if not model.has_dim("nO"):
@@ -81,7 +81,7 @@ def _forward(model: Model, trf_datas: List[Any], is_train: bool) -> Tuple[Floats
             if weights is None:
                 d_flat[rows, columns] += d_pooled[i]
             else:
-                ops.scatter_add(d_flat, rows, weights[:, None] * d_pooled[i][None, :])
+                ops.scatter_add(d_flat, rows, weights[:, None] * d_pooled[i : i + 1])
             d_flat *= grad_factor
             d_trf_datas.append(with_hidden_gradient(trf_data, d_flat.reshape(shape)))
         return d_trf_datas

@@ -8,7 +8,7 @@ later components and training data silently go wrong.
 
 import bisect
 import dataclasses
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 import numpy
 from spacy.tokens import Doc
@@ -43,23 +43,23 @@ def split_at_edges(doc: Doc, edges: Iterable[int], row_spans: Optional[RowSpans]
     old_trf = doc._.trf_data if Doc.has_extension("trf_data") else None
     old_spans = [(t.idx, t.idx + len(t)) for t in doc]
     old_ents = [(e.start_char, e.end_char, e.label_, e.kb_id_) for e in doc.ents]
-    plans = [(i, pieces, _piece_annotation(doc, doc[i], len(pieces))) for i, pieces in plans]
+    annotated = [(i, pieces, _piece_annotation(doc, doc[i], len(pieces))) for i, pieces in plans]
     with doc.retokenize() as retokenizer:
-        for i, pieces, (heads, attrs) in plans:
+        for i, pieces, (heads, attrs) in annotated:
             retokenizer.split(doc[i], pieces, heads=heads, attrs=attrs)
     if old_ents:  # spaCy leaves the new pieces' entity tags undefined
-        doc.ents = [doc.char_span(s, e, label=label, kb_id=kb_id) for s, e, label, kb_id in old_ents]
+        doc.ents = [doc.char_span(s, e, label=label, kb_id=kb_id) for s, e, label, kb_id in old_ents]  # type: ignore[misc]  # edges are token edges after the split
     if old_trf is not None and getattr(old_trf, "align", None) is not None and len(old_trf.align.lengths):
         doc._.trf_data = _split_alignment(doc, old_trf, old_spans, row_spans or {})
     return len(plans)
 
 
-def _piece_annotation(doc: Doc, token: Any, n: int) -> Tuple[List[Any], Dict[str, List[Any]]]:
+def _piece_annotation(doc: Doc, token: Any, n: int) -> Tuple[List[Any], Dict[Union[str, int], List[Any]]]:
     """Heads and attributes for the pieces of ``token``: spaCy's split leaves
     the pieces after the first with whatever the following token had."""
     # spaCy's split cannot write -1 ("not a start"); 0 ("unknown") also keeps a
     # piece from starting a sentence.
-    attrs: Dict[str, List[Any]] = {"SENT_START": [1 if token.is_sent_start else 0] + [0] * (n - 1)}
+    attrs: Dict[Union[str, int], List[Any]] = {"SENT_START": [1 if token.is_sent_start else 0] + [0] * (n - 1)}
     for attr, value in (("TAG", token.tag_), ("POS", token.pos_), ("MORPH", str(token.morph))):
         if doc.has_annotation(attr):
             attrs[attr] = [value] * n
@@ -95,7 +95,7 @@ def _split_alignment(doc: Doc, trf_data: Any, old_spans: List[Tuple[int, int]], 
             token_rows = own or token_rows
         new_rows.extend(token_rows)
         new_lengths.append(len(token_rows))
-    align = Ragged(numpy.asarray(new_rows, dtype="i"), numpy.asarray(new_lengths, dtype="i"))
+    align = Ragged(numpy.asarray(new_rows, dtype="i"), numpy.asarray(new_lengths, dtype="i"))  # type: ignore[arg-type]
     return dataclasses.replace(trf_data, align=align)
 
 
@@ -110,7 +110,7 @@ def _row_char_spans(
     """Doc character span of each aligned row of every old token that was split
     (old index -> one span per row), where its wordpieces spell it: from ``known``
     where the caller found them, else matched here."""
-    wordpieces = getattr(trf_data, "wordpieces", None)
+    wordpieces: Any = getattr(trf_data, "wordpieces", None)
     input_ids = getattr(wordpieces, "input_ids", None)
     if input_ids is None or len(getattr(input_ids, "shape", ())) != 2:
         return {}

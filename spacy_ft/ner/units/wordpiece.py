@@ -93,11 +93,13 @@ def build_wordpiece_head(
     layers, refs = head_layers(tok2vec, dropout, nO, crf)
     attrs = {}
     if character_units != "none":
-        refs["position_embed"] = Embed(nO=None, nV=max_position + 1, initializer=zero_init)
-        refs["character_embed"] = HashEmbed(
-            nO=None, nV=character_rows, seed=CHARACTER_SEED, initializer=zero_init
+        position_embed: Model = Embed(nO=None, nV=max_position + 1, initializer=zero_init)
+        # nO is set at initialize, from the encoder's width (thinc's stub wants an int now).
+        character_embed: Model = HashEmbed(
+            nO=None, nV=character_rows, seed=CHARACTER_SEED, initializer=zero_init  # type: ignore[arg-type]
         )
-        layers.extend([refs["position_embed"], refs["character_embed"]])
+        refs["position_embed"], refs["character_embed"] = position_embed, character_embed
+        layers.extend([position_embed, character_embed])
         attrs = {"character_units": character_units, "max_position": max_position}
     return Model(
         "unit_classifier", _forward, init=_init, layers=layers, refs=refs, dims={"nO": nO}, attrs=attrs
@@ -138,7 +140,7 @@ def _forward(model: Model, docs: List[Any], is_train: bool) -> Tuple[HeadOutput,
 def _gather(model: Model, docs: List[Any], trf_datas: List[Any]) -> Gathered:
     """Each doc's units and their features, the mean of each unit's rows; the
     callback turns the features' gradients into ``TransformerData`` gradients."""
-    ops = model.ops
+    ops: Any = model.ops  # thinc's array stubs do not model numpy-style indexing
     xp = ops.xp
     width = model.get_ref("output_layer").get_dim("nI")
     character_units = model.attrs.get("character_units", "none")
@@ -147,7 +149,7 @@ def _gather(model: Model, docs: List[Any], trf_datas: List[Any]) -> Gathered:
         doc_units(doc, trf_data, character_units, max_position) for doc, trf_data in zip(docs, trf_datas)
     ]
     features = []
-    gathers = []  # per doc: (trf_data, hidden shape, unit ids, rows, weights) or None
+    gathers: List[Optional[tuple]] = []  # per doc: (trf_data, hidden shape, unit ids, rows, weights) or None
     for units, trf_data in zip(all_units, trf_datas):
         hidden = hidden_states(trf_data)
         doc_features = ops.alloc2f(len(units), width)
@@ -190,7 +192,7 @@ def _add_character_embeddings(
     ``X``'s gradient to both tables."""
     if not model.has_ref("position_embed"):
         return X, lambda d_X: None
-    ops = model.ops
+    ops: Any = model.ops  # thinc's array stubs do not model numpy-style indexing
     which, positions, characters = [], [], []
     offset = 0
     for units in all_units:
