@@ -43,7 +43,7 @@ def build_models(hidden: int, layers: int, heads: int) -> dict[str, str]:
     import spacy
     from spacy.tokens import DocBin
 
-    from spacy_ft.transformer.char_bert import character_vocab, save_random_bert
+    from spacy_ft.encoders.char_bert import character_vocab, save_random_bert
 
     nlp = spacy.blank("en")
     texts = {

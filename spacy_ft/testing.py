@@ -8,7 +8,7 @@ and word the caller passes, so test corpora tokenize without [UNK].
 from pathlib import Path
 from typing import Iterable, Union
 
-from spacy_ft.transformer.char_bert import SPECIAL_TOKENS
+from spacy_ft.encoders.char_bert import SPECIAL_TOKENS
 
 
 def build_vocab(texts: Iterable[str]) -> list:
@@ -34,7 +34,7 @@ def make_tiny_bert(
     seed: int = 0,
 ) -> Path:
     """Write a random-weight BERT and its tokenizer to ``path`` (loadable by name = path)."""
-    from spacy_ft.transformer.char_bert import save_random_bert
+    from spacy_ft.encoders.char_bert import save_random_bert
 
     vocab = build_vocab(list(texts) + [" ".join("abcdefghijklmnopqrstuvwxyz0123456789.,!?")])
     return save_random_bert(

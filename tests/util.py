@@ -28,7 +28,7 @@ from spacy.tokens import Doc, SpanGroup
 from spacy.training import Example
 from thinc.api import Adam, fix_random_seed
 
-from spacy_ft.transformer.token_split import split_at_edges
+from spacy_ft.corpora.token_split import split_at_edges
 
 #: The repository root.
 ROOT = Path(__file__).resolve().parents[1]

@@ -38,6 +38,14 @@ ENCODERS = ("cnn", "bilstm")
 PRESENCE_COLUMNS = 8
 
 
+#: The encoder: docs in, one row per character of ``doc.text`` out.
+CharEncoderModel = Model[List[Doc], List[Floats2d]]
+#: Features of texts: one row per character.
+TextFeaturesModel = Model[List[str], List[Floats2d]]
+#: Rows in, rows out (the contextual layers).
+RowsModel = Model[List[Floats2d], List[Floats2d]]
+
+
 @registry.architectures("spacy_ft.CharLexiconEncoder.v1")
 def CharLexiconEncoder(
     width: int = 128,
@@ -49,7 +57,7 @@ def CharLexiconEncoder(
     word_width: int = 64,
     window_size: int = 1,
     maxout_pieces: int = 3,
-) -> Model[List[Doc], List[Floats2d]]:
+) -> CharEncoderModel:
     """The first version: its ``"bilstm"`` is thinc's ``PyTorchLSTM``, which runs over the
     padded batch, so a doc's rows depend on the other docs of its batch (see
     :mod:`spacy_ft.char_encoder.packed_lstm`). Kept so pipelines trained with it load."""
@@ -70,7 +78,7 @@ def CharLexiconEncoderV2(
     word_width: int = 64,
     window_size: int = 1,
     maxout_pieces: int = 3,
-) -> Model[List[Doc], List[Floats2d]]:
+) -> CharEncoderModel:
     """One ``(len(doc.text), width)`` array per doc, whatever else is in the batch.
 
     ``embed_size`` is the number of rows of each of the three hashed tables (characters,
@@ -97,12 +105,12 @@ def _char_lexicon_encoder(
     maxout_pieces: int,
     *,
     packed: bool,
-) -> Model[List[Doc], List[Floats2d]]:
+) -> CharEncoderModel:
     if encoder not in ENCODERS:
         raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
     if encoder == "bilstm" and width % 2:
         raise ValueError(f"a bilstm splits width between two directions: width must be even, got {width}")
-    features: Model[List[str], List[Floats2d]] = char_features(char_width, embed_size)
+    features: TextFeaturesModel = char_features(char_width, embed_size)
     n_features = 3 * char_width
     if lexicon:
         features = concat_columns(features, lexicon_pooling(word_width, embed_size))
@@ -116,12 +124,12 @@ def _char_lexicon_encoder(
         context = packed_bilstm(width, depth)
     else:
         context = PyTorchLSTM(width, width, bi=True, depth=depth)  # type: ignore[assignment]  # v1's padded layer
-    mix: Model[List[Floats2d], List[Floats2d]] = with_array(Maxout(nO=width, nI=n_features, nP=maxout_pieces, normalize=True))
+    mix: RowsModel = with_array(Maxout(nO=width, nI=n_features, nP=maxout_pieces, normalize=True))
     # Dropout on the mixed features: everything here is learned from scratch and
     # overfits the training corpus within an epoch. Its rate is [training] dropout
     # (spaCy sets every Dropout layer to nlp.update's drop).
-    regularize: Model[List[Floats2d], List[Floats2d]] = with_array(Dropout(0.1))
-    model: Model[List[Doc], List[Floats2d]] = chain(
+    regularize: RowsModel = with_array(Dropout(0.1))
+    model: CharEncoderModel = chain(
         doc_texts(), features, skip_empty(chain(mix, regularize, context))
     )
     model.set_dim("nO", width)
@@ -181,7 +189,7 @@ def doc_texts() -> Model[List[Doc], List[str]]:
     return Model("doc_texts", forward)
 
 
-def char_features(width: int, embed_size: int) -> Model[List[str], List[Floats2d]]:
+def char_features(width: int, embed_size: int) -> TextFeaturesModel:
     """Per character: [char embedding, bigram(prev, char), bigram(char, next)], 3 * width.
 
     A doc of ``n`` characters has ``n + 1`` bigrams (with a boundary symbol at both
@@ -201,7 +209,7 @@ def char_features(width: int, embed_size: int) -> Model[List[str], List[Floats2d
 
 
 def _char_features_forward(
-    model: Model[List[str], List[Floats2d]], texts: List[str], is_train: bool
+    model: TextFeaturesModel, texts: List[str], is_train: bool
 ) -> Tuple[List[Floats2d], Callable]:
     ops: Any = model.ops  # thinc's array stubs do not model numpy-style reshape and indexing
     char_embed, bigram_embed = model.layers
@@ -236,7 +244,7 @@ def _char_features_forward(
     return _split(model, output, lengths), backprop
 
 
-def lexicon_pooling(width: int, embed_size: int) -> Model[List[str], List[Floats2d]]:
+def lexicon_pooling(width: int, embed_size: int) -> TextFeaturesModel:
     """Per character: the four SoftLexicon vectors ``v_B, v_M, v_E, v_S`` (4 * width),
     then for each set its total weight and log(1 + its number of words) (8 columns).
 
@@ -269,7 +277,7 @@ def _init_lexicon_pooling(
 
 
 def _lexicon_pooling_forward(
-    model: Model[List[str], List[Floats2d]], texts: List[str], is_train: bool
+    model: TextFeaturesModel, texts: List[str], is_train: bool
 ) -> Tuple[List[Floats2d], Callable]:
     ops: Any = model.ops  # thinc's array stubs do not model numpy-style reshape and indexing
     (word_embed,) = model.layers
@@ -309,8 +317,8 @@ def _lexicon_pooling_forward(
 
 
 def concat_columns(
-    first: Model[List[str], List[Floats2d]], second: Model[List[str], List[Floats2d]]
-) -> Model[List[str], List[Floats2d]]:
+    first: TextFeaturesModel, second: TextFeaturesModel
+) -> TextFeaturesModel:
     """Per doc, the columns of ``first`` then ``second``; unlike thinc's ``concatenate`` it
     accepts an empty batch."""
 
@@ -336,7 +344,7 @@ def concat_columns(
     )
 
 
-def skip_empty(layer: Model[List[Floats2d], List[Floats2d]]) -> Model[List[Floats2d], List[Floats2d]]:
+def skip_empty(layer: RowsModel) -> RowsModel:
     """Run ``layer`` on the non-empty arrays only.
 
     PyTorch's packed LSTM rejects length 0, and thinc's padded window encoder fails in

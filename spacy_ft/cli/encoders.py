@@ -26,7 +26,7 @@ def init_char_bert_command(
     """Write a RANDOM-weight Chinese character BERT for training from scratch
     offline (no Chinese pretrained model can be downloaded here); with a network,
     name a hub model such as bert-base-chinese in the config instead."""
-    from spacy_ft.transformer.char_bert import write_char_bert
+    from spacy_ft.encoders.char_bert import write_char_bert
 
     corpus_text = []
     for path in texts:

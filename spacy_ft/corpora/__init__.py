@@ -2,7 +2,9 @@
 
 ``records`` (shared types, leaf) <- ``tagged`` / ``readers`` (one reader a
 format) <- ``formats`` (the ``READERS`` table) <- ``convert`` (samples to docs,
-files to ``.spacy``).
+files to ``.spacy``). ``token_split`` cuts tokens at entity edges, keeping their
+annotation and any transformer alignment: the converter does it for gold entities, the
+NER head for predicted ones.
 """
 
 from spacy_ft.corpora.convert import (

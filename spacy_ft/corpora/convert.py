@@ -5,7 +5,7 @@ the pipeline tokenizes with jieba, whose words often swallow an entity edge:
 邓小平 is inside the single jieba token 邓小平理论. ``doc.ents`` only holds
 token-aligned spans, so a naive conversion silently drops such entities. Here
 every document is tokenized with the pipeline's own tokenizer and then split
-at each entity edge that falls inside a token (``spacy_ft.transformer.token_split.split_at_edges``),
+at each entity edge that falls inside a token (:func:`spacy_ft.corpora.token_split.split_at_edges`),
 so every entity becomes a token span and lands in ``doc.ents`` exactly.
 
 Nothing is dropped silently: malformed lines raise :class:`CorpusFormatError`
@@ -31,7 +31,7 @@ from spacy.tokens import Doc, DocBin
 
 from spacy_ft.corpora.formats import read_samples
 from spacy_ft.corpora.records import ConversionReport, CorpusFormatError, Sample
-from spacy_ft.transformer.token_split import split_at_edges
+from spacy_ft.corpora.token_split import split_at_edges
 from spacy_ft.types import Entity, PathLike
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -26,7 +26,9 @@ from spacy.training import Example, validate_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
+from spacy_ft.corpora.token_split import RowSpans, split_at_edges
 from spacy_ft.evaluation.entities import score_char_entities
+from spacy_ft.ml.fork_safety import make_torch_fork_safe
 from spacy_ft.ner import crf
 from spacy_ft.ner.bio import (
     bio_constraints,
@@ -38,8 +40,6 @@ from spacy_ft.ner.bio import (
 )
 from spacy_ft.ner.crf import Constraints
 from spacy_ft.ner.head import DocUnits, HeadOutput
-from spacy_ft.transformer.fork_safety import make_torch_fork_safe
-from spacy_ft.transformer.token_split import RowSpans, split_at_edges
 
 #: (start, end, label, confidence) of a predicted entity.
 ScoredEntity = Tuple[int, int, str, float]

@@ -49,8 +49,12 @@ class Constraints(NamedTuple):
     start: Array
 
 
-def build_crf(n_tags: Optional[int] = None) -> Model:
-    """Model[List[Floats2d], Tuple[List[Floats2d], CRFParams]]: the CRF's parameters.
+#: The CRF layer: each doc's logits pass through, with the transition, start and end scores.
+CRFModel = Model[List[Floats2d], Tuple[List[Floats2d], CRFParams]]
+
+
+def build_crf(n_tags: Optional[int] = None) -> CRFModel:
+    """The CRF's parameters as a layer.
 
     Passes each doc's logits through and adds the transition, start and end scores;
     its backprop takes the logits' and the scores' gradients, adds the scores' to the

@@ -13,11 +13,12 @@ the encoder through the unit kind.
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from spacy.tokens import Doc
 from thinc.api import Linear, Model
 from thinc.types import Floats2d
 
+from spacy_ft.ml.head_dropout import head_dropout
 from spacy_ft.ner.crf import CRFParams, build_crf
-from spacy_ft.transformer.head_dropout import head_dropout
 
 #: Position of a unit that is a whole piece or token, not one character of a piece.
 NO_POSITION = -1
@@ -76,6 +77,10 @@ Gathered = Tuple[List[DocUnits], List[Floats2d], Callable[[List[Floats2d]], Any]
 Gather = Callable[[Model, List[Any], Any], Gathered]
 BeforeDropout = Callable[[Model, List[DocUnits], Floats2d, bool], Tuple[Floats2d, Callable[[Floats2d], None]]]
 
+
+
+#: Every NER head: docs in, units with their logits (and CRF scores) out.
+NERHeadModel = Model[List[Doc], HeadOutput]
 
 def head_layers(
     tok2vec: Model, dropout: float, nO: Optional[int], crf: bool

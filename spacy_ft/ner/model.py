@@ -14,6 +14,7 @@ from typing import Optional
 from spacy.util import registry
 from thinc.api import Model
 
+from spacy_ft.ner.head import NERHeadModel
 from spacy_ft.ner.units.character import build_char_head
 from spacy_ft.ner.units.wordpiece import build_wordpiece_head
 
@@ -21,8 +22,8 @@ from spacy_ft.ner.units.wordpiece import build_wordpiece_head
 @registry.architectures("spacy_ft.TokenClassifier.v1")
 def build_token_classifier(
     tok2vec: Model, dropout: float = 0.1, crf: bool = False, nO: Optional[int] = None
-) -> Model:
-    """Model[List[Doc], HeadOutput]: BIO logits per wordpiece unit, as
+) -> NERHeadModel:
+    """BIO logits per wordpiece unit, as
     ``BertForTokenClassification``; ``crf`` adds a linear-chain CRF on top.
     ``tok2vec`` must produce ``TransformerData`` (``TransformerDataListener``
     or ``InlineTransformer``)."""
@@ -38,7 +39,7 @@ def build_token_classifier_v2(
     max_position: int = 15,
     character_rows: int = 4096,
     nO: Optional[int] = None,
-) -> Model:
+) -> NERHeadModel:
     """As ``spacy_ft.TokenClassifier.v1``, over character units where a piece
     holds several characters. ``character_units``: "none" (v1's units and
     parameters), "cjk" (split pieces holding a CJK, Kana or Hangul character;
@@ -62,7 +63,7 @@ def build_token_classifier_v2(
 @registry.architectures("spacy_ft.CharTokenClassifier.v1")
 def build_char_token_classifier(
     tok2vec: Model, dropout: float = 0.1, crf: bool = True, nO: Optional[int] = None
-) -> Model:
-    """Model[List[Doc], HeadOutput]: BIO logits per character of a character
+) -> NERHeadModel:
+    """BIO logits per character of a character
     encoder's output (``spacy_ft.CharEncoderListener.v1``)."""
     return build_char_head(tok2vec, dropout=dropout, crf=crf, nO=nO)

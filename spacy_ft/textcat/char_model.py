@@ -5,14 +5,12 @@ into one per doc, then dropout and a linear layer giving logits, as the
 transformer classifier does; ``spacy_ft_textcat`` applies softmax or sigmoid.
 """
 
-from typing import List, Optional
+from typing import Optional
 
-from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import Model, chain, list2ragged, reduce_max, reduce_mean
-from thinc.types import Floats2d
 
-from spacy_ft.textcat.model import OUTPUT_INITS, classifier_head
+from spacy_ft.textcat.model import OUTPUT_INITS, DocClassifierModel, classifier_head
 from spacy_ft.validation import check_choice
 
 POOLINGS = {"mean": reduce_mean, "max": reduce_max}
@@ -25,7 +23,7 @@ def build_char_classifier(
     dropout: float = 0.0,
     nO: Optional[int] = None,
     output_init: str = "zero",
-) -> Model[List[Doc], Floats2d]:
+) -> DocClassifierModel:
     """``output_init = "zero"`` and no dropout by default: the recipe that trains a
     classifier from scratch most stably (docs/benchmarks.md, classifier)."""
     check_choice(output_init, OUTPUT_INITS, "output_init", component="spacy_ft_textcat")

@@ -19,8 +19,8 @@ from spacy.training import Example
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
+from spacy_ft.ml.fork_safety import make_torch_fork_safe
 from spacy_ft.textcat.scoring import best_threshold
-from spacy_ft.transformer.fork_safety import make_torch_fork_safe
 from spacy_ft.validation import check_choice
 
 NAME = "spacy_ft_textcat"

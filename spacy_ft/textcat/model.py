@@ -11,9 +11,12 @@ from spacy.util import registry
 from thinc.api import Linear, Model, chain, glorot_uniform_init, zero_init
 from thinc.types import Floats2d
 
+from spacy_ft.ml.head_dropout import head_dropout
 from spacy_ft.textcat.doc_pooling import build_doc_pooling
-from spacy_ft.transformer.head_dropout import head_dropout
 from spacy_ft.validation import check_choice
+
+#: Every classifier model: docs in, one row of logits per doc out.
+DocClassifierModel = Model[List[Doc], Floats2d]
 
 #: How the classifier's output weights start: thinc's Glorot default, or zeros.
 OUTPUT_INITS = {"glorot": glorot_uniform_init, "zero": zero_init}
@@ -27,7 +30,7 @@ def build_transformer_classifier(
     grad_factor: float = 1.0,
     nO: Optional[int] = None,
     output_init: str = "glorot",
-) -> Model[List[Doc], Floats2d]:
+) -> DocClassifierModel:
     """Pooling -> dropout -> linear, as ``BertForSequenceClassification``.
 
     Outputs logits; ``spacy_ft_textcat`` applies softmax (exclusive classes) or
@@ -49,13 +52,13 @@ def build_transformer_classifier(
 
 def classifier_head(
     tok2vec: Model, pooling_layer: Model, pooling: str, dropout: float, nO: Optional[int], output_init: str
-) -> Model[List[Doc], Floats2d]:
+) -> DocClassifierModel:
     """encoder -> pooling -> head dropout -> linear, with the refs ``spacy_ft_textcat``
     and the tests read; shared by the transformer and the character classifiers, which
     check ``output_init`` before building their pooling."""
     output_layer = Linear(nO=nO, init_W=OUTPUT_INITS[output_init])
     dropout_layer = head_dropout(dropout)
-    model: Model[List[Doc], Floats2d] = chain(tok2vec, pooling_layer, dropout_layer, output_layer)
+    model: DocClassifierModel = chain(tok2vec, pooling_layer, dropout_layer, output_layer)
     model.set_ref("tok2vec", tok2vec)
     model.set_ref("head_dropout", dropout_layer)
     model.set_ref("output_layer", output_layer)

@@ -1,9 +1,7 @@
-"""Transformer plumbing shared by every head: loading, listeners, alignment.
+"""Transformer plumbing, and nothing a pipeline without a transformer needs.
 
-``models`` (``spacy_ft.TransformerModel.v1``, shims), ``listeners``
-(``TransformerDataListener`` / ``InlineTransformer``), ``alignment`` (hidden
-states and wordpiece spans), ``token_split`` (split tokens without breaking the
-alignment), ``trf_data`` (gradients back into ``TransformerData``),
-``head_dropout``, ``hf_serialization``, ``char_bert`` (the from-scratch character
-BERT), ``fork_safety``.
+``models`` (``spacy_ft.TransformerModel.v1``-``v3``, shims), ``half_table`` (the
+fp16 frozen piece table), ``listeners`` (``TransformerDataListener`` /
+``InlineTransformer``), ``alignment`` (hidden states and wordpiece spans),
+``trf_data`` (gradients back into ``TransformerData``), ``hf_serialization``.
 """

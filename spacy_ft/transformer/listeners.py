@@ -7,15 +7,22 @@ builders, never at module level, because spaCy imports this module whenever a
 config names one of these architectures.
 """
 
-from typing import Any, Callable, Dict
+from typing import TYPE_CHECKING, Any, Callable, Dict, List
 
+from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import Model, chain
 
+if TYPE_CHECKING:
+    from spacy_transformers.data_classes import TransformerData
+
+#: What a head reads: docs in, each doc's ``TransformerData`` out.
+TransformerDataModel = Model[List[Doc], List["TransformerData"]]
+
 
 @registry.architectures("spacy_ft.TransformerDataListener.v1")
-def build_transformer_data_listener(upstream: str = "*") -> Model:
-    """Model[List[Doc], List[TransformerData]]: listen to a shared transformer
+def build_transformer_data_listener(upstream: str = "*") -> TransformerDataModel:
+    """Listen to a shared transformer
     component and pass its raw output on (no token pooling), so a head can read
     the [CLS] vector or the wordpieces themselves."""
     from spacy_transformers.layers import TransformerListener
@@ -31,8 +38,8 @@ def build_inline_transformer(
     transformer_config: Dict[str, Any] = {},  # noqa: B006
     mixed_precision: bool = False,
     grad_scaler_config: Dict[str, Any] = {},  # noqa: B006
-) -> Model:
-    """Model[List[Doc], List[TransformerData]]: a transformer owned by one
+) -> TransformerDataModel:
+    """A transformer owned by one
     component (no listener), for pipelines where sharing is not wanted."""
     from spacy_transformers.layers.split_trf import split_trf_batch
 

@@ -167,7 +167,7 @@ def test_char_entity_scores_on_known_answer():
 
 
 def test_split_keeps_annotation_of_the_split_token():
-    from spacy_ft.transformer.token_split import split_at_edges
+    from spacy_ft.corpora.token_split import split_at_edges
 
     words = ["他", "研究", "邓小平理论", "。", "中美", "关系"]
     doc = Doc(
@@ -290,8 +290,8 @@ def test_crf_trains_batched_through_the_models_backprop(ner_bert, monkeypatch):
 def test_splitting_reuses_the_row_spans_the_units_found(trained, monkeypatch):
     """At inference the component hands token splitting the row spans ``doc_units``
     found; the split alignment is the one token splitting finds on its own."""
+    from spacy_ft.corpora import token_split
     from spacy_ft.ner.units import doc_units
-    from spacy_ft.transformer import token_split
 
     texts = [t for t, _ in ner_corpus(20, seed=6)] + ["今天张伟队和北京站开始了。"]
     transformer, ner = trained.get_pipe("transformer"), trained.get_pipe("spacy_ft_ner")

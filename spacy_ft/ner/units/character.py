@@ -12,11 +12,19 @@ from typing import Any, Callable, List, Optional, Tuple
 from thinc.api import Model
 from thinc.types import Floats2d
 
-from spacy_ft.ner.head import DocUnits, Gathered, HeadOutput, head_forward, head_layers, init_output_dims
+from spacy_ft.ner.head import (
+    DocUnits,
+    Gathered,
+    HeadOutput,
+    NERHeadModel,
+    head_forward,
+    head_layers,
+    init_output_dims,
+)
 
 
-def build_char_head(tok2vec: Model, dropout: float = 0.1, crf: bool = True, nO: Optional[int] = None) -> Model:
-    """Model[List[Doc], HeadOutput]: BIO logits per character."""
+def build_char_head(tok2vec: Model, dropout: float = 0.1, crf: bool = True, nO: Optional[int] = None) -> NERHeadModel:
+    """BIO logits per character."""
     layers, refs = head_layers(tok2vec, dropout, nO, crf)
     return Model("char_unit_classifier", _forward, init=_init, layers=layers, refs=refs, dims={"nO": nO})
 

@@ -44,6 +44,7 @@ from spacy_ft.ner.head import (
     DocUnits,
     Gathered,
     HeadOutput,
+    NERHeadModel,
     head_forward,
     head_layers,
     init_output_dims,
@@ -79,7 +80,7 @@ def build_wordpiece_head(
     character_units: str = "none",
     max_position: int = 15,
     character_rows: int = 4096,
-) -> Model:
+) -> NERHeadModel:
     """Model[List[Doc], HeadOutput] over ``TransformerData``. With ``crf``, the model
     also holds the CRF (``crf.build_crf``). With ``character_units`` other than
     "none", it also holds the position (``max_position + 1`` rows) and character

@@ -6,7 +6,7 @@ import numpy
 import pytest
 from thinc.api import fix_random_seed
 
-from spacy_ft.transformer.head_dropout import head_dropout
+from spacy_ft.ml.head_dropout import head_dropout
 from tests.util import build_ner, build_textcat, ner_corpus, ner_examples, sentiment, textcat_examples
 
 #: How far the share of zeroed elements may stray from the rate (thousands of elements
