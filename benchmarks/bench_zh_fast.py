@@ -18,7 +18,7 @@ judged as a user would meet it, so this script:
   random character BERT learned from scratch, NER only);
 * predicts on the raw dev texts (plain jieba tokens, as in use) and scores exact
   character offsets against the corpus files' own entities; "A >= B" gets a paired
-  bootstrap interval (:func:`spacy_ft.statistics.paired_f1_difference`);
+  bootstrap interval (the harness's ``paired_f1_difference``);
 * times training (the whole ``spacy train`` run, initialization and evaluations
   included) and inference (``nlp.pipe`` over the dev texts, batch 64, median of
   ``--repeats`` passes after a warm-up, all systems in this one process, one after
@@ -55,7 +55,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench_common import DATA_ROOT, directory_mb, entity_counts, versions
+from harness import (
+    DATA_ROOT,
+    directory_mb,
+    entity_counts,
+    markdown_table,
+    paired_difference,
+    paired_f1_difference,
+    print_checks,
+    write_report,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = Path("benchmarks/results/zh_fast.json")
@@ -416,8 +425,6 @@ def run_corpus(corpus: Corpus, systems: Sequence[str], settings: Settings, workd
 
 
 def comparisons(run: dict[str, Any]) -> list[dict[str, Any]]:
-    from spacy_ft.statistics import paired_difference, paired_f1_difference
-
     per_doc, results = run["per_doc"], run["results"]
     if OURS not in per_doc:
         return []
@@ -446,15 +453,15 @@ def targets(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             checks.append(
                 {
                     "check": f"{run['corpus']} dev F1 >= {goal}",
-                    "value": ours.score["f"],
-                    "met": ours.score["f"] >= goal,
+                    "value": f"{ours.score['f']:.2f}",
+                    "passed": ours.score["f"] >= goal,
                 }
             )
             checks.append(
                 {
                     "check": f"{run['corpus']} training <= 10 min",
-                    "value": ours.train_seconds,
-                    "met": ours.train_seconds <= 600,
+                    "value": f"{ours.train_seconds:.2f}",
+                    "passed": ours.train_seconds <= 600,
                 }
             )
         base = run["results"].get(BASELINE)
@@ -465,8 +472,8 @@ def targets(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             checks.append(
                 {
                     "check": f"{run['corpus']} inference >= 1.0x {BASELINE}",
-                    "value": ratio,
-                    "met": ratio >= 1.0,
+                    "value": f"{ratio:.2f}",
+                    "passed": ratio >= 1.0,
                 }
             )
     return checks
@@ -477,17 +484,18 @@ def format_table(runs: list[dict[str, Any]]) -> str:
     for run in runs:
         metric = "F1 (P / R)" if run["task"] == "ner" else "accuracy"
         lines.append(f"\n{run['corpus']} dev ({run['dev_docs']} docs, {run['dev_chars']:,} chars)")
-        lines.append(f"| system | {metric} | training | steps | inference chars/s | model MB |")
-        lines.append("|---|---:|---:|---:|---:|---:|")
+        header = ("system", metric, "training", "steps", "inference chars/s", "model MB")
+        rows = []
         for name, res in run["results"].items():
             if run["task"] == "ner":
                 value = f"{res.score['f']:.2f} ({res.score['p']:.1f} / {res.score['r']:.1f})"
             else:
                 value = f"{res.score['accuracy']:.2f}"
-            lines.append(
-                f"| {SYSTEMS[name].title} | {value} | {res.train_seconds:.0f} s | {res.steps} | "
-                f"{res.infer_chars_per_s:,.0f} | {res.model_mb:.1f} |"
+            rows.append(
+                (SYSTEMS[name].title, value, f"{res.train_seconds:.0f} s", res.steps)
+                + (f"{res.infer_chars_per_s:,.0f}", f"{res.model_mb:.1f}")
             )
+        lines.append(markdown_table(header, rows, "lrrrrr"))
         for row in run.get("comparisons", []):
             lines.append(
                 f"  {row['a']} - {row['b']}: {row['difference']:+.2f} [{row['ci95'][0]:+.2f}, {row['ci95'][1]:+.2f}]"
@@ -496,24 +504,21 @@ def format_table(runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def write_report(args: argparse.Namespace, runs: list[dict[str, Any]], started: float) -> None:
-    report = {
+def report(args: argparse.Namespace, runs: list[dict[str, Any]], started: float) -> dict[str, Any]:
+    datasets = [
+        {
+            key: ({k: vars(v) for k, v in value.items()} if key == "results" else value)
+            for key, value in run.items()
+        }
+        for run in runs
+    ]
+    return {
         "benchmark": "zh_fast",
         "settings": vars(args) | {"output": str(args.output), "workdir": str(args.workdir)},
-        "versions": versions(),
         "seconds": time.perf_counter() - started,
-        "datasets": [
-            {
-                key: ({k: vars(v) for k, v in value.items()} if key == "results" else value)
-                for key, value in run.items()
-                if key != "per_doc"
-            }
-            for run in runs
-        ],
+        "datasets": [{key: value for key, value in run.items() if key != "per_doc"} for run in datasets],
         "checks": targets(runs),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf8")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -596,13 +601,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             run = run_corpus(corpus, systems, settings, workdir)
             run["comparisons"] = comparisons(run)
             runs.append(run)
-            write_report(args, runs, started)  # a later corpus's failure keeps this one
+            write_report(args.output, report(args, runs, started))  # a later corpus's failure keeps this one
     print(format_table(runs))
-    checks = targets(runs)
-    for check in checks:
-        print(f"{'MET ' if check['met'] else 'MISSED'} {check['check']}: {check['value']:.2f}")
-    write_report(args, runs, started)
-    print(f"wrote {args.output}")
+    print_checks(targets(runs))
+    write_report(args.output, report(args, runs, started))
     return 0
 
 
