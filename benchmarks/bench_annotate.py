@@ -46,7 +46,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness import ModelInfo, blank_with_transformer, quiet_libraries, table, write_report
+from harness import ModelInfo, pipeline, quiet_libraries, table, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "assets" / "en_demo_train.jsonl"
@@ -72,7 +72,7 @@ def build_pipeline(directory: Path, texts: list[str], hidden: int, layers: int) 
         directory / "bert", texts, hidden_size=hidden, layers=layers, heads=2, max_position=128
     )
     model = ModelInfo(str(bert), str(bert), "random tiny BERT", False, 128, 0)
-    nlp = blank_with_transformer("en", model)
+    nlp, _ = pipeline("en", model)
     nlp.add_pipe("spacy_ft_ner")
     # As every shipped config: drop the transformer tensors at the end, or n_process
     # would ship them back to the parent with every doc.

