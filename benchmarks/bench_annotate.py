@@ -98,7 +98,9 @@ def corpus_file(directory: Path, docs: int) -> tuple[Path, list[str]]:
     return path, texts
 
 
-def run_system(engine: str, settings: dict[str, Any], model: Path, corpus: Path, out: Path, batch_size: int):
+def run_system(
+    engine: str, settings: dict[str, Any], model: Path, corpus: Path, out: Path, batch_size: int
+) -> tuple[int, float]:
     from spacy_ft.annotation import annotate_corpus
 
     report = annotate_corpus(model, corpus, out, "doccano", engine=engine, batch_size=batch_size, **settings)

@@ -66,21 +66,6 @@ DATASETS = {
 Item = tuple[str, int]  # (text, label index into LABELS)
 
 
-def read_tsv(path: Path, text_column: str) -> list[Item]:
-    """Read a headed TSV by column name. Not ``csv``: SST-2 has bare quotes that the
-    csv module would treat as quoting and silently merge rows."""
-    lines = path.read_text(encoding="utf-8").split("\n")
-    header = lines[0].rstrip("\r").split("\t")
-    text_i, label_i = header.index(text_column), header.index("label")
-    items = []
-    for line in lines[1:]:
-        row = line.rstrip("\r").split("\t")
-        if len(row) <= max(text_i, label_i) or not row[text_i].strip():
-            continue
-        items.append((row[text_i], int(row[label_i])))
-    return items
-
-
 @dataclass
 class ClassifierResult(harness.Result):
     """One system on one dataset with one seed."""
@@ -258,7 +243,7 @@ def run_dataset(name: str, args: argparse.Namespace, workdir: Path) -> dict[str,
     spec = DATASETS[name]
     if spec.missing():
         return None
-    all_train, all_dev = read_tsv(spec.train, spec.fmt), read_tsv(spec.dev, spec.fmt)
+    all_train, all_dev = harness.read_tsv(spec.train, spec.fmt), harness.read_tsv(spec.dev, spec.fmt)
     seeds = [args.seed + i for i in range(args.runs(spec.name))]
     results: list[ClassifierResult] = []
     for seed in seeds:

@@ -40,6 +40,7 @@ from harness import (
     paired_difference,
     paired_f1_difference,
     quiet_libraries,
+    read_tsv,
     table,
     write_report,
 )
@@ -49,12 +50,11 @@ TARGET_SPEEDUP = 1.5
 TARGET_LOSS_POINTS = 1.0
 #: Real text for accuracy and agreement (the demo dev sets are templates): sentiment
 #: corpora whose 0/1 labels are the demo classifiers' NEG/POS, in words the demo
-#: models never saw. (path, text column, label column).
+#: models never saw. (path, text column).
 REAL_TEXTS = {
-    "en": (DATA_ROOT / "sst2/alps_dev_split.tsv", "sentence", "label"),
-    "zh": (DATA_ROOT / "chnsenticorp/dev.tsv", "text_a", "label"),
+    "en": (DATA_ROOT / "sst2/alps_dev_split.tsv", "sentence"),
+    "zh": (DATA_ROOT / "chnsenticorp/dev.tsv", "text_a"),
 }
-REAL_LABELS = {"0": "NEG", "1": "POS"}
 
 
 def timed(fn: Callable[[], Any]) -> float:
@@ -81,15 +81,11 @@ def dev_examples(nlp: Any, lang: str, dev: Path | None = None) -> list:
 def real_texts(lang: str, limit: int) -> list[tuple[str, str]]:
     """(text, NEG/POS) for the first ``limit`` rows of a public sentiment corpus, or []
     (with a message) when it is missing."""
-    import csv
-
-    path, text_column, label_column = REAL_TEXTS[lang]
+    path, text_column = REAL_TEXTS[lang]
     if not path.is_file():
         print(f"[{lang}] no real-text check: {path} not found", file=sys.stderr)
         return []
-    with path.open(encoding="utf-8", newline="") as handle:
-        rows = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        return [(row[text_column], REAL_LABELS[row[label_column]]) for _, row in zip(range(limit), rows)]
+    return [(text, ("NEG", "POS")[label]) for text, label in read_tsv(path, text_column)[:limit]]
 
 
 def correctness(found: list[dict[str, Any]], labels: Sequence[str]) -> list[int]:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import logging
 import os
 import statistics
 import sys
@@ -37,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import DATA_ROOT, table, write_report
+from harness import DATA_ROOT, quiet_libraries, table, write_report
 
 DEFAULT_CORPUS = DATA_ROOT / "chnsenticorp" / "train.tsv"
 DEFAULT_OUTPUT = Path("benchmarks/results/tokenizer.json")
@@ -146,22 +145,6 @@ def _warm_up(cut: Callable[[str], Any]) -> None:
         cut(text)
 
 
-def _quiet_jieba() -> None:
-    """jieba logs its dictionary loading at DEBUG to stderr; keep the table readable."""
-    for name in ("jieba", "jieba_next"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    try:
-        import jieba_next
-    except ImportError:
-        return
-    set_level = getattr(jieba_next, "set_log_level", None) or getattr(jieba_next, "setLogLevel", None)
-    if set_level is not None:
-        set_level(logging.WARNING)
-
-
 def raw_system(name: str, module_name: str, description: str) -> System:
     """A private ``Tokenizer()`` of ``jieba`` / ``jieba_next``: the baseline without spaCy.
 
@@ -246,7 +229,7 @@ def _spacy_system(name: str, description: str, nlp: Any, *, cold_cache: bool) ->
 
 def build_systems() -> list[System]:
     """All systems, raw jieba first (it is the denominator of every ratio)."""
-    _quiet_jieba()
+    quiet_libraries()
     return [
         raw_system(RAW_JIEBA, "jieba", "jieba 0.42.1 Tokenizer().lcut (private instance)"),
         spacy_builtin_system(),

@@ -13,6 +13,7 @@ repository root (they import this module as ``harness``, and so do the tests).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import importlib.metadata
 import json
@@ -206,6 +207,20 @@ class Corpus:
             return False
         print(f"skipping {self.name}: {self.train} or {self.dev} not found", file=sys.stderr)
         return True
+
+
+def read_tsv(path: Path, text_column: str) -> list[tuple[str, int]]:
+    """(text, label) rows of a headed sentiment TSV, read by column name. Not ``csv``:
+    SST-2 has bare quotes that the csv module would treat as quoting and silently merge rows."""
+    lines = path.read_text(encoding="utf-8").split("\n")
+    header = lines[0].rstrip("\r").split("\t")
+    text_i, label_i = header.index(text_column), header.index("label")
+    items = []
+    for line in lines[1:]:
+        row = line.rstrip("\r").split("\t")
+        if len(row) > max(text_i, label_i) and row[text_i].strip():
+            items.append((row[text_i], int(row[label_i])))
+    return items
 
 
 # -- identical batches, schedule and seeds ------------------------------------------
@@ -743,13 +758,18 @@ def directory_mb(path: Path) -> float:
 
 
 def quiet_libraries() -> None:
-    """Keep the table readable: jieba logs its dictionary load, transformers warns
-    that a head is newly initialized (expected here)."""
-    logging.getLogger("jieba").setLevel(logging.WARNING)
+    """Keep the table readable: jieba (and jieba_next) log their dictionary load,
+    transformers warns that a head is newly initialized (expected here)."""
+    for name in ("jieba", "jieba_next"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     import jieba
     import transformers
 
     jieba.setLogLevel(logging.WARNING)
+    with contextlib.suppress(ImportError):
+        import jieba_next
+
+        jieba_next.set_log_level(logging.WARNING)
     transformers.logging.set_verbosity_error()
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning)

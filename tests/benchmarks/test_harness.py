@@ -110,7 +110,7 @@ def test_per_dataset_options():
         PerDataset(int, "wnut=3", ["sst2"])
 
 
-def ner_result(system, f):
+def ner_result(system: str, f: float) -> dict:
     keys = ("train_units_per_s", "infer_units_per_s", "train_s", "infer_s", "wall_s")
     return {"system": system, "p": f, "r": f, "f": f, **dict.fromkeys(keys, 1.0)}
 
