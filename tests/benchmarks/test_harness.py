@@ -110,52 +110,30 @@ def test_per_dataset_options():
         PerDataset(int, "wnut=3", ["sst2"])
 
 
-def ner_result(system: str, f: float) -> dict:
-    keys = ("train_units_per_s", "infer_units_per_s", "train_s", "infer_s", "wall_s")
-    return {"system": system, "p": f, "r": f, "f": f, **dict.fromkeys(keys, 1.0)}
+TIMINGS = dict.fromkeys(("train_units_per_s", "infer_units_per_s", "train_s", "infer_s", "wall_s"), 1.0)
+TIMING_COLUMNS = ["train u/s", "infer u/s", "train s", "infer s", "wall s"]
+
+
+def header_of(table):
+    return [cell.strip() for cell in table.splitlines()[0].split("  ") if cell.strip()]
 
 
 def test_the_ner_table_keeps_its_columns():
-    data = {"dataset": "resume", "lang": "zh", "unit": "chars"}
-    data["results"] = [ner_result("spacy_ft_crf", 84.0), ner_result("spacy_ner", 74.0)]
-    lines = bench_ner.format_table([data]).splitlines()
-    columns = [
-        "dataset",
-        "system",
-        "P",
-        "R",
-        "F1",
-        "train u/s",
-        "infer u/s",
-        "train s",
-        "infer s",
-        "wall s",
-        "unit",
+    results = [
+        {"system": system, "p": f, "r": f, "f": f, **TIMINGS}
+        for system, f in (("spacy_ft_crf", 84.0), ("spacy_ner", 74.0))
     ]
-    assert [c.strip() for c in lines[0].split("  ") if c.strip()] == columns
-    assert "spaCy ner (jieba tokens)" in lines[3]
+    table = bench_ner.format_table([{"dataset": "resume", "lang": "zh", "unit": "chars", "results": results}])
+    assert header_of(table) == ["dataset", "system", "P", "R", "F1", *TIMING_COLUMNS, "unit"]
+    assert "spaCy ner (jieba tokens)" in table.splitlines()[3]
 
 
 def test_the_classifier_table_keeps_its_columns():
-    row = {"system": "spacy_ft", "accuracy": 86.0, "notes": {"head": {"pooling": "mean"}}}
-    row |= dict.fromkeys(("train_units_per_s", "infer_units_per_s", "train_s", "infer_s", "wall_s"), 1.0)
+    row = {"system": "spacy_ft", "accuracy": 86.0, "notes": {"head": {"pooling": "mean"}}, **TIMINGS}
     row["accuracy_per_seed"] = {0: 85.0, 1: 86.0}
-    data = {"dataset": "chnsenticorp", "unit": "chars", "summary": [row]}
-    lines = bench_classifier.format_table([data]).splitlines()
-    header = [c.strip() for c in lines[0].split("  ") if c.strip()]
-    assert header == [
-        "dataset",
-        "system",
-        "dev acc %",
-        "train u/s",
-        "infer u/s",
-        "train s",
-        "infer s",
-        "wall s",
-        "unit",
-        "per seed",
-    ]
-    assert "spacy_ft_textcat (mean)" in lines[2] and "85.00 / 86.00" in lines[2]
+    table = bench_classifier.format_table([{"dataset": "chnsenticorp", "unit": "chars", "summary": [row]}])
+    assert header_of(table) == ["dataset", "system", "dev acc %", *TIMING_COLUMNS, "unit", "per seed"]
+    assert "spacy_ft_textcat (mean)" in table.splitlines()[2] and "85.00 / 86.00" in table.splitlines()[2]
 
 
 def test_the_training_benchmarks_parse_their_quick_settings():
