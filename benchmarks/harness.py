@@ -445,6 +445,11 @@ def train_spacy(
     optimizer = Adam(
         settings.learn_rate, L2=0.0, grad_clip=settings.grad_clip, use_averages=False, L2_is_weight_decay=True
     )
+    shims = [shim for layer in nlp.get_pipe("transformer").model.layers for shim in layer.shims]
+    if shims:
+        result.notes["trainable_params"] = sum(
+            p.numel() for p in shims[0]._model.parameters() if p.requires_grad
+        )
     result.setup_s = time.perf_counter() - started
 
     def set_learn_rate(rate: float) -> None:
