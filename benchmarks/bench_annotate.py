@@ -11,7 +11,7 @@ because that is what a user waits for. Ray's own start (``ray.init``) is
 measured once and reported apart: a cluster pays it once, not per run.
 
 The pipeline: a random-weight BERT (``make_tiny_bert``, hidden 64, 2 layers by
-default, bench_common's transformer settings) + ``spacy_ft_ner`` +
+default, the harness's transformer settings) + ``spacy_ft_ner`` +
 ``spacy_ft_trf_cleanup`` (as in every shipped config) on the spaCy English
 tokenizer, initialised but not trained (speed does not depend on the weights).
 Texts: the English demo corpus (``assets/en_demo_train.jsonl``) repeated to
@@ -46,9 +46,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_common import ModelInfo, quiet_libraries, transformer_component_config, versions  # noqa: E402
+from harness import ModelInfo, pipeline, quiet_libraries, table, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "assets" / "en_demo_train.jsonl"
@@ -64,7 +62,6 @@ BASELINE = SYSTEMS[0][0]
 
 def build_pipeline(directory: Path, texts: list[str], hidden: int, layers: int) -> Path:
     """Tiny random BERT + spacy_ft_ner, initialised on the demo labels, saved."""
-    import spacy
     from spacy.training import Example
     from thinc.api import fix_random_seed
 
@@ -75,8 +72,7 @@ def build_pipeline(directory: Path, texts: list[str], hidden: int, layers: int) 
         directory / "bert", texts, hidden_size=hidden, layers=layers, heads=2, max_position=128
     )
     model = ModelInfo(str(bert), str(bert), "random tiny BERT", False, 128, 0)
-    nlp = spacy.blank("en")
-    nlp.add_pipe("transformer", config=transformer_component_config(model))
+    nlp, _ = pipeline("en", model)
     nlp.add_pipe("spacy_ft_ner")
     # As every shipped config: drop the transformer tensors at the end, or n_process
     # would ship them back to the parent with every doc.
@@ -102,7 +98,9 @@ def corpus_file(directory: Path, docs: int) -> tuple[Path, list[str]]:
     return path, texts
 
 
-def run_system(engine: str, settings: dict[str, Any], model: Path, corpus: Path, out: Path, batch_size: int):
+def run_system(
+    engine: str, settings: dict[str, Any], model: Path, corpus: Path, out: Path, batch_size: int
+) -> tuple[int, float]:
     from spacy_ft.annotation import annotate_corpus
 
     report = annotate_corpus(model, corpus, out, "doccano", engine=engine, batch_size=batch_size, **settings)
@@ -190,17 +188,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "output_identical_to_local_1": identical.get(name, True),
             }
         )
-    header = f"{'system':<20} {'docs/s':>9} {'median s':>9} {'vs local 1':>11}  identical"
     print(
         f"\n{args.docs} docs, batch {args.batch_size}, {rounds} rounds, medians, {args.threads or 'default'} torch threads/process; ray.init {ray_init:.1f}s (not in the runs)"
     )
-    print(header)
-    print("-" * len(header))
-    for row in rows:
-        print(
-            f"{row['system']:<20} {row['docs_per_second']:>9.1f} {row['median_seconds']:>9.2f} "
-            f"{row['ratio_vs_local_1']:>10.2f}x  {row['output_identical_to_local_1']}"
-        )
+    header = ("system", "docs/s", "median s", "vs local 1", "identical")
+    cells = [
+        (row["system"], f"{row['docs_per_second']:.1f}", f"{row['median_seconds']:.2f}")
+        + (f"{row['ratio_vs_local_1']:.2f}x", row["output_identical_to_local_1"])
+        for row in rows
+    ]
+    print(table(header, cells, "lrrrl"))
     results = {
         "benchmark": "annotate",
         "command": "python benchmarks/bench_annotate.py "
@@ -214,12 +211,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "torch_threads_per_process": args.threads or "torch default",
         "load_average": list(os.getloadavg()),
         "results": rows,
-        "versions": versions(),
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(f"Results written to {args.output}")
+    write_report(args.output, results)
     return 0
 
 

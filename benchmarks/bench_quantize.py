@@ -27,7 +27,6 @@ missing one is skipped with a message. Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -35,21 +34,27 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_common import DATA_ROOT, entity_counts, paired_accuracy_difference, quiet_libraries, versions  # noqa: E402
+from harness import (
+    DATA_ROOT,
+    entity_counts,
+    paired_difference,
+    paired_f1_difference,
+    quiet_libraries,
+    read_tsv,
+    table,
+    write_report,
+)
 
 DEFAULT_OUTPUT = Path("benchmarks/results/quantize.json")
 TARGET_SPEEDUP = 1.5
 TARGET_LOSS_POINTS = 1.0
 #: Real text for accuracy and agreement (the demo dev sets are templates): sentiment
 #: corpora whose 0/1 labels are the demo classifiers' NEG/POS, in words the demo
-#: models never saw. (path, text column, label column).
+#: models never saw. (path, text column).
 REAL_TEXTS = {
-    "en": (DATA_ROOT / "sst2/alps_dev_split.tsv", "sentence", "label"),
-    "zh": (DATA_ROOT / "chnsenticorp/dev.tsv", "text_a", "label"),
+    "en": (DATA_ROOT / "sst2/alps_dev_split.tsv", "sentence"),
+    "zh": (DATA_ROOT / "chnsenticorp/dev.tsv", "text_a"),
 }
-REAL_LABELS = {"0": "NEG", "1": "POS"}
 
 
 def timed(fn: Callable[[], Any]) -> float:
@@ -76,15 +81,11 @@ def dev_examples(nlp: Any, lang: str, dev: Path | None = None) -> list:
 def real_texts(lang: str, limit: int) -> list[tuple[str, str]]:
     """(text, NEG/POS) for the first ``limit`` rows of a public sentiment corpus, or []
     (with a message) when it is missing."""
-    import csv
-
-    path, text_column, label_column = REAL_TEXTS[lang]
+    path, text_column = REAL_TEXTS[lang]
     if not path.is_file():
         print(f"[{lang}] no real-text check: {path} not found", file=sys.stderr)
         return []
-    with path.open(encoding="utf-8", newline="") as handle:
-        rows = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        return [(row[text_column], REAL_LABELS[row[label_column]]) for _, row in zip(range(limit), rows)]
+    return [(text, ("NEG", "POS")[label]) for text, label in read_tsv(path, text_column)[:limit]]
 
 
 def correctness(found: list[dict[str, Any]], labels: Sequence[str]) -> list[int]:
@@ -265,8 +266,6 @@ def run_language(lang: str, model_dir: Path, args: argparse.Namespace, workdir: 
         },
     }
     if any(eg.reference.ents for eg in examples):
-        from spacy_ft.statistics import paired_f1_difference
-
         # quantized minus fp32 entity F1, paired over dev docs: is a loss more than noise?
         result["ents_vs_fp32"] = {
             name: paired_f1_difference(counts[name], counts["fp32"]) for name in names[1:]
@@ -289,9 +288,7 @@ def run_language(lang: str, model_dir: Path, args: argparse.Namespace, workdir: 
                 name: prediction_agreement(found_real["fp32"], found_real[name]) for name in names[1:]
             },
             # quantized minus fp32, paired on the same texts: is a loss more than noise?
-            "vs_fp32": {
-                name: paired_accuracy_difference([(correct[name], correct["fp32"])]) for name in names[1:]
-            },
+            "vs_fp32": {name: paired_difference([(correct[name], correct["fp32"])]) for name in names[1:]},
         }
     result["pipe"] = pipe_speed(systems, texts, words, args.repeats)
     for row in result["pipe"].values():  # characters/s: the unit of the Chinese benchmarks
@@ -303,21 +300,31 @@ def run_language(lang: str, model_dir: Path, args: argparse.Namespace, workdir: 
 
 def print_table(report: dict[str, Any]) -> None:
     print(f"\nfp32 vs int8 / ONNX Runtime, {report['threads']} threads, medians of {report['repeats']}")
-    print(
-        f"{'pipeline':8} {'system':10} {'b1 w/s':>8} {'x fp32':>7} {'b64 w/s':>8} {'x fp32':>7} {'MB':>6} {'cats':>7} {'ents_f':>7}  agreement"
+    header = (
+        "pipeline",
+        "system",
+        "b1 w/s",
+        "x fp32",
+        "b64 w/s",
+        "x fp32",
+        "MB",
+        "cats",
+        "ents_f",
+        "agreement",
     )
+    rows = []
     for lang, data in report["languages"].items():
         for name, size in data["size_bytes"].items():
             cells = []
             for batch in ("batch_1", "batch_64"):
                 row = data["pipe"][batch]
-                ratio = row["speedup"].get(name, 1.0)
-                cells.append(f"{row[f'{name}_words_per_s']:>8.0f} {ratio:>6.2f}x")
+                cells += [f"{row[f'{name}_words_per_s']:.0f}", f"{row['speedup'].get(name, 1.0):.2f}x"]
             sc = data["scores"][name]
-            agree = data["agreement"].get(name, "")
-            print(
-                f"{lang:8} {name:10} {' '.join(cells)} {size / 1e6:>6.1f} {sc['cats_score']:>7.2f} {sc['ents_f']:>7.2f}  {agree}"
+            rows.append(
+                [lang, name, *cells, f"{size / 1e6:.1f}", f"{sc['cats_score']:.2f}", f"{sc['ents_f']:.2f}"]
             )
+            rows[-1].append(data["agreement"].get(name, ""))
+    print(table(header, rows, "llrrrrrrrl"))
     for lang, data in report["languages"].items():
         cells = "  ".join(
             f"{name} {data['pipe']['batch_1']['chars_per_s'][name]:.0f} / {data['pipe']['batch_64']['chars_per_s'][name]:.0f}"
@@ -393,7 +400,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     report: dict[str, Any] = {
         "threads": args.threads,
         "repeats": args.repeats,
-        "versions": versions(),
         "targets": {"speedup": TARGET_SPEEDUP, "max_loss_points": TARGET_LOSS_POINTS},
         "languages": {},
     }
@@ -409,9 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             report["languages"][lang] = run_language(lang, model_dir, args, Path(tmp))
     report["seconds"] = round(time.perf_counter() - started, 1)
     print_table(report)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"\nwrote {args.output} ({report['seconds']:.0f} s)")
+    write_report(args.output, report)
     return 0
 
 

@@ -39,9 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_common import versions  # noqa: E402
+from harness import table, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = ROOT / "training" / "en" / "model-best"
@@ -211,10 +209,10 @@ def main() -> int:
     finally:
         for server in servers.values():
             server.stop()
-    table = {mode: {k: median_cell(cells) for k, cells in by_k.items()} for mode, by_k in runs.items()}
+    medians = {mode: {k: median_cell(cells) for k, cells in by_k.items()} for mode, by_k in runs.items()}
     ratios = {}
     for k in args.concurrency:
-        batched, unbatched = table["batched"][k], table["unbatched"][k]
+        batched, unbatched = medians["batched"][k], medians["unbatched"][k]
         ratios[k] = {
             "rps_batched_over_unbatched": round(batched["rps"] / unbatched["rps"], 2)
             if batched["rps"] and unbatched["rps"]
@@ -224,15 +222,19 @@ def main() -> int:
             else None,
         }
     print(f"\nspacy_ft serve load test: {args.model}, one text per request, {len(texts)} distinct texts")
-    print(
-        f"{'mode':10s} {'K':>3s} {'req/s':>8s} {'p50 ms':>8s} {'p95 ms':>8s} {'p99 ms':>8s} {'errors':>7s} {'n':>5s}"
-    )
-    for mode, by_k in table.items():
-        for k, cell in by_k.items():
-            print(
-                f"{mode:10s} {k:3d} {cell['rps'] or 0:8.1f} {cell['p50_ms'] or 0:8.1f} {cell['p95_ms'] or 0:8.1f} "
-                f"{cell['p99_ms'] or 0:8.1f} {cell['errors']:7d} {cell['requests']:5d}"
-            )
+    header = ("mode", "K", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "n")
+    rows = [
+        (
+            mode,
+            k,
+            *(f"{cell[key] or 0:.1f}" for key in ("rps", "p50_ms", "p95_ms", "p99_ms")),
+            cell["errors"],
+            cell["requests"],
+        )
+        for mode, by_k in medians.items()
+        for k, cell in by_k.items()
+    ]
+    print(table(header, rows, "lrrrrrrr"))
     for k, ratio in ratios.items():
         print(
             f"K={k}: batched/unbatched req/s x{ratio['rps_batched_over_unbatched']}, p50 x{ratio['p50_batched_over_unbatched']}"
@@ -243,15 +245,12 @@ def main() -> int:
             key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()
         },
         "server_defaults": "--max-batch 32 --max-wait-ms 5 --max-queue 256 (batched); --no-batching",
-        "results": {mode: {str(k): cell for k, cell in by_k.items()} for mode, by_k in table.items()},
+        "results": {mode: {str(k): cell for k, cell in by_k.items()} for mode, by_k in medians.items()},
         "ratios": {str(k): ratio for k, ratio in ratios.items()},
         "load_average": os.getloadavg(),
-        "versions": versions(),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.output}")
-    errors = sum(cell["errors"] for by_k in table.values() for cell in by_k.values())
+    write_report(args.output, result)
+    errors = sum(cell["errors"] for by_k in medians.values() for cell in by_k.values())
     return 1 if errors else 0
 
 

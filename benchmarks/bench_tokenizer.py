@@ -27,11 +27,7 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib.metadata
-import json
-import logging
 import os
-import platform
 import statistics
 import sys
 import time
@@ -40,7 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "chnsenticorp" / "train.tsv"
+from harness import DATA_ROOT, quiet_libraries, table, write_report
+
+DEFAULT_CORPUS = DATA_ROOT / "chnsenticorp" / "train.tsv"
 DEFAULT_OUTPUT = Path("benchmarks/results/tokenizer.json")
 MIN_CORPUS_CHARS = 1_000_000
 
@@ -147,22 +145,6 @@ def _warm_up(cut: Callable[[str], Any]) -> None:
         cut(text)
 
 
-def _quiet_jieba() -> None:
-    """jieba logs its dictionary loading at DEBUG to stderr; keep the table readable."""
-    for name in ("jieba", "jieba_next"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    try:
-        import jieba_next
-    except ImportError:
-        return
-    set_level = getattr(jieba_next, "set_log_level", None) or getattr(jieba_next, "setLogLevel", None)
-    if set_level is not None:
-        set_level(logging.WARNING)
-
-
 def raw_system(name: str, module_name: str, description: str) -> System:
     """A private ``Tokenizer()`` of ``jieba`` / ``jieba_next``: the baseline without spaCy.
 
@@ -247,7 +229,7 @@ def _spacy_system(name: str, description: str, nlp: Any, *, cold_cache: bool) ->
 
 def build_systems() -> list[System]:
     """All systems, raw jieba first (it is the denominator of every ratio)."""
-    _quiet_jieba()
+    quiet_libraries()
     return [
         raw_system(RAW_JIEBA, "jieba", "jieba 0.42.1 Tokenizer().lcut (private instance)"),
         spacy_builtin_system(),
@@ -420,25 +402,28 @@ def print_table(
         f"repeats: {repeats}; cpu_count: {os.cpu_count()}"
     )
     header = (
-        f"{'system':<22}{'med chars/s':>13}{'med tokens/s':>14}{'ratio':>8}"
-        f"{'  min-max ratio':>16}{'tok diffs':>11}{'ws diffs':>10}  target"
+        "system",
+        "med chars/s",
+        "med tokens/s",
+        "ratio",
+        "min-max ratio",
+        "tok diffs",
+        "ws diffs",
+        "target",
     )
-    print(header)
-    print("-" * (len(header) + 36))
+    rows = []
     for name, row in summary.items():
         ratios = row["ratios_vs_raw_jieba"]
         ident = row["identity"]
-        tok = "ref" if ident is None else str(ident["docs_tokens_differ"])
-        ws_value = None if ident is None else ident["docs_text_with_ws_differ"]
-        ws = "-" if ws_value is None else str(ws_value)
+        ws = None if ident is None else ident["docs_text_with_ws_differ"]
         target = target_of.get(name)
-        verdict = f"{'PASS' if target['passed'] else 'FAIL'} ({target['target']})" if target else ""
-        print(
-            f"{name:<22}{row['median_chars_per_s']:>13,.0f}{row['median_tokens_per_s']:>14,.0f}"
-            f"{row['median_ratio_vs_raw_jieba']:>7.2f}x"
-            f"{min(ratios):>9.2f}-{max(ratios):.2f}x"
-            f"{tok:>11}{ws:>10}  {verdict}"
+        rows.append(
+            (name, f"{row['median_chars_per_s']:,.0f}", f"{row['median_tokens_per_s']:,.0f}")
+            + (f"{row['median_ratio_vs_raw_jieba']:.2f}x", f"{min(ratios):.2f}-{max(ratios):.2f}x")
+            + ("ref" if ident is None else ident["docs_tokens_differ"], "-" if ws is None else ws)
+            + (f"{'PASS' if target['passed'] else 'FAIL'} ({target['target']})" if target else "",)
         )
+    print(table(header, rows, "lrrrrrrl"))
     print(
         "ratio = median over repeats of (raw_jieba time / system time) in the same repeat; "
         "tok diffs = docs whose non-whitespace tokens differ from jieba.lcut; "
@@ -450,26 +435,6 @@ def print_table(
             print(f"Differences for {name}:")
             for example in ident["examples"]:
                 print(f"  {example}")
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def environment() -> dict[str, Any]:
-    return {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "spacy": _version("spacy"),
-        "jieba": _version("jieba"),
-        "jieba_next": _version("jieba-next") or _version("jieba_next"),
-        "spacy_ft": _version("spacy_ft") or _version("spacy-ft"),
-    }
 
 
 # -- entry point ----------------------------------------------------------------
@@ -553,13 +518,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "order": "interleaved per 100-doc chunk, start rotated each chunk",
             "cold_cache": "spacy_ft segmenter (and LRU cache) rebuilt before every repeat",
         },
-        "environment": environment(),
         "systems": summary,
         "targets": targets,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"Results written to {args.output}")
+    write_report(args.output, results)
     return 0
 
 

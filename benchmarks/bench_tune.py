@@ -15,15 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import markdown_table, write_report
 
-from bench_common import versions  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def prepare(workdir: Path) -> dict:
@@ -42,7 +40,11 @@ def prepare(workdir: Path) -> dict:
         paths[split] = workdir / f"{split}.spacy"
         convert(source, paths[split], nlp, fmt="jsonl", progress=False)
     bert = make_tiny_bert(workdir / "bert", texts, max_position=512)
-    return {"paths.train": str(paths["train"]), "paths.dev": str(paths["dev"]), "paths.transformer": str(bert)}
+    return {
+        "paths.train": str(paths["train"]),
+        "paths.dev": str(paths["dev"]),
+        "paths.transformer": str(bert),
+    }
 
 
 def run(pruner: str, overrides: dict, trials: int, workdir: Path) -> dict:
@@ -80,26 +82,31 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         overrides = prepare(workdir)
-        overrides.update({
-            "training.max_steps": args.steps,
-            "training.eval_frequency": every,
-            "training.optimizer.learn_rate.total_steps": args.steps,
-            "training.optimizer.learn_rate.warmup_steps": every,
-            "corpora.dev.limit": args.dev_docs,
-        })
+        overrides.update(
+            {
+                "training.max_steps": args.steps,
+                "training.eval_frequency": every,
+                "training.optimizer.learn_rate.total_steps": args.steps,
+                "training.optimizer.learn_rate.warmup_steps": every,
+                "corpora.dev.limit": args.dev_docs,
+            }
+        )
         rows = [run(pruner, overrides, args.trials, workdir) for pruner in ("none", "median")]
     base = rows[0]
     for row in rows:
         row["wall_ratio"] = round(row["wall_s"] / base["wall_s"], 2)
         row["steps_ratio"] = round(row["steps_trained"] / max(base["steps_trained"], 1), 2)
     columns = list(rows[0])
-    print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
-    for row in rows:
-        print("| " + " | ".join(str(row[c]) for c in columns) + " |")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    settings = {"trials": args.trials, "max_steps": args.steps, "eval_frequency": every, "model": "tiny random BERT"}
-    args.output.write_text(json.dumps({"settings": settings, "rows": rows, "versions": versions()}, indent=2))
-    print(f"Saved {args.output}")
+    print(
+        markdown_table(columns, [[row[c] for c in columns] for row in rows], "l" + "r" * (len(columns) - 1))
+    )
+    settings = {
+        "trials": args.trials,
+        "max_steps": args.steps,
+        "eval_frequency": every,
+        "model": "tiny random BERT",
+    }
+    write_report(args.output, {"settings": settings, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -2,42 +2,21 @@
 (``configs/zh_cpu_fast.cfg``) against spaCy's stock zh CNN and the from-scratch
 character BERT, trained the way a user trains them.
 
-Why this script exists: the claim under test is that a character encoder with SoftLexicon
-features from jieba's dictionary is both more accurate and faster than spaCy's own
-CNN pipeline over jieba tokens. The claim only counts if each system is trained and
-judged as a user would meet it, so this script:
-
-* converts the corpus files with ``python -m spacy_ft convert`` (jieba tokens, split
-  at gold entity edges so a token-level tagger can see every entity) and trains every
-  system with ``python -m spacy train`` on those docs, from a config file;
-* NER systems: ``char_lexicon`` (zh_cpu_fast.cfg, NER only), ``char_no_lexicon`` (the
-  same with ``lexicon = false``: what jieba's dictionary adds), ``spacy_cnn_efficiency``
-  and ``spacy_cnn_accuracy`` (``spacy init config --lang zh --pipeline ner`` with either
-  optimisation, its tokenizer swapped for spacy_ft's Jieba tokenizer; spaCy's transition
-  ``ner`` over a ``tok2vec`` CNN) and ``char_bert`` (zh_cpu.cfg: spacy_ft_ner on a
-  random character BERT learned from scratch, NER only);
-* predicts on the raw dev texts (plain jieba tokens, as in use) and scores exact
-  character offsets against the corpus files' own entities; "A >= B" gets a paired
-  bootstrap interval (:func:`spacy_ft.statistics.paired_f1_difference`);
-* times training (the whole ``spacy train`` run, initialization and evaluations
-  included) and inference (``nlp.pipe`` over the dev texts, batch 64, median of
-  ``--repeats`` passes after a warm-up, all systems in this one process, one after
-  the other); characters/s count non-space characters;
-* classification: ChnSentiCorp, ``spacy_ft_textcat`` on the character encoder against
-  spaCy's stock ``textcat`` (efficiency: bag of words; accuracy: ensemble with a CNN).
-
-Every training runs with ``--threads`` torch/BLAS threads (default 1, so that a
-measurement does not depend on what else the 2 cores are doing); inference uses
-``--infer-threads`` (default the same). spaCy's CNN runs on one core whatever the
-setting; torch can use more, which is how a user runs it (torch takes every core by
-default). Run from the repository root::
+Why this script exists: the claim under test is that a character encoder with
+SoftLexicon features from jieba's dictionary is both more accurate and faster than
+spaCy's own CNN pipeline over jieba tokens. It only counts if each system is trained
+and judged as a user would meet it, so every system is trained by ``python -m spacy
+train`` from a config on the docs ``python -m spacy_ft convert`` writes (see
+``SYSTEMS``), predicts on the raw dev texts and is scored on exact character offsets
+against the corpus files, with a paired bootstrap interval for "A >= B". Training
+time is the whole ``spacy train`` run with ``--threads`` threads (default 1, so a
+measurement does not depend on what else the cores do); inference is ``nlp.pipe``,
+batch 64, the median of ``--repeats`` passes with ``--infer-threads``. Run from the
+repository root::
 
     python benchmarks/bench_zh_fast.py                      # full run
     python benchmarks/bench_zh_fast.py --workdir W --reuse --infer-threads 2   # re-time saved models
     python benchmarks/bench_zh_fast.py --quick              # smoke run (~3 min)
-    python benchmarks/bench_zh_fast.py --datasets resume --systems char_lexicon,spacy_cnn_efficiency
-
-Without ``../shared/data`` it prints a message and exits 0.
 """
 
 from __future__ import annotations
@@ -55,51 +34,54 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench_common import DATA_ROOT, directory_mb, entity_counts, versions
+from harness import (
+    DATA_ROOT,
+    JIEBA,
+    Corpus,
+    directory_mb,
+    entity_counts,
+    markdown_table,
+    paired_difference,
+    paired_f1_difference,
+    print_checks,
+    write_report,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = Path("benchmarks/results/zh_fast.json")
 FAST_CONFIG = REPO / "configs/zh_cpu_fast.cfg"
 CHAR_BERT_CONFIG = REPO / "configs/zh_cpu.cfg"
 INFER_BATCH = 64
-JIEBA = {"@tokenizers": "spacy_ft.JiebaTokenizer.v1"}
 
 TARGET_RESUME = 94.0
 TARGET_WEIBO = 55.0
 
 
-@dataclass(frozen=True)
-class Corpus:
-    name: str
-    task: str  # "ner" or "textcat"
-    train: Path
-    dev: Path
-    fmt: str
-    convert_options: tuple[str, ...] = ()
-
-
 CORPORA = {
     "resume": Corpus(
         "resume",
-        "ner",
+        "zh",
         DATA_ROOT / "resume_ner/train.char.bmes",
         DATA_ROOT / "resume_ner/dev.char.bmes",
         "char",
+        task="ner",
     ),
     "weibo": Corpus(
         "weibo",
-        "ner",
+        "zh",
         DATA_ROOT / "weibo_ner/weiboNER_2nd_conll.train.char.bio",
         DATA_ROOT / "weibo_ner/weiboNER_2nd_conll.dev.char.bio",
         "char",
+        task="ner",
     ),
     "chnsenticorp": Corpus(
         "chnsenticorp",
-        "textcat",
+        "zh",
         DATA_ROOT / "chnsenticorp/train.tsv",
         DATA_ROOT / "chnsenticorp/dev.tsv",
         "tsv",
-        ("--label-map", "0=NEG,1=POS", "--no-quoting"),
+        task="textcat",
+        options=("--label-map", "0=NEG,1=POS", "--no-quoting"),
     ),
 }
 
@@ -322,7 +304,7 @@ def prepare(corpus: Corpus, settings: Settings, workdir: Path, needs_char_bert: 
                 corpus.fmt,
                 "--lang",
                 "zh",
-                *corpus.convert_options,
+                *corpus.options,
             ],
             1,
             workdir / f"convert_{corpus.name}_{split}.log",
@@ -416,8 +398,6 @@ def run_corpus(corpus: Corpus, systems: Sequence[str], settings: Settings, workd
 
 
 def comparisons(run: dict[str, Any]) -> list[dict[str, Any]]:
-    from spacy_ft.statistics import paired_difference, paired_f1_difference
-
     per_doc, results = run["per_doc"], run["results"]
     if OURS not in per_doc:
         return []
@@ -446,15 +426,15 @@ def targets(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             checks.append(
                 {
                     "check": f"{run['corpus']} dev F1 >= {goal}",
-                    "value": ours.score["f"],
-                    "met": ours.score["f"] >= goal,
+                    "value": f"{ours.score['f']:.2f}",
+                    "passed": ours.score["f"] >= goal,
                 }
             )
             checks.append(
                 {
                     "check": f"{run['corpus']} training <= 10 min",
-                    "value": ours.train_seconds,
-                    "met": ours.train_seconds <= 600,
+                    "value": f"{ours.train_seconds:.2f}",
+                    "passed": ours.train_seconds <= 600,
                 }
             )
         base = run["results"].get(BASELINE)
@@ -465,8 +445,8 @@ def targets(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             checks.append(
                 {
                     "check": f"{run['corpus']} inference >= 1.0x {BASELINE}",
-                    "value": ratio,
-                    "met": ratio >= 1.0,
+                    "value": f"{ratio:.2f}",
+                    "passed": ratio >= 1.0,
                 }
             )
     return checks
@@ -477,17 +457,18 @@ def format_table(runs: list[dict[str, Any]]) -> str:
     for run in runs:
         metric = "F1 (P / R)" if run["task"] == "ner" else "accuracy"
         lines.append(f"\n{run['corpus']} dev ({run['dev_docs']} docs, {run['dev_chars']:,} chars)")
-        lines.append(f"| system | {metric} | training | steps | inference chars/s | model MB |")
-        lines.append("|---|---:|---:|---:|---:|---:|")
+        header = ("system", metric, "training", "steps", "inference chars/s", "model MB")
+        rows = []
         for name, res in run["results"].items():
             if run["task"] == "ner":
                 value = f"{res.score['f']:.2f} ({res.score['p']:.1f} / {res.score['r']:.1f})"
             else:
                 value = f"{res.score['accuracy']:.2f}"
-            lines.append(
-                f"| {SYSTEMS[name].title} | {value} | {res.train_seconds:.0f} s | {res.steps} | "
-                f"{res.infer_chars_per_s:,.0f} | {res.model_mb:.1f} |"
+            rows.append(
+                (SYSTEMS[name].title, value, f"{res.train_seconds:.0f} s", res.steps)
+                + (f"{res.infer_chars_per_s:,.0f}", f"{res.model_mb:.1f}")
             )
+        lines.append(markdown_table(header, rows, "lrrrrr"))
         for row in run.get("comparisons", []):
             lines.append(
                 f"  {row['a']} - {row['b']}: {row['difference']:+.2f} [{row['ci95'][0]:+.2f}, {row['ci95'][1]:+.2f}]"
@@ -496,24 +477,21 @@ def format_table(runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def write_report(args: argparse.Namespace, runs: list[dict[str, Any]], started: float) -> None:
-    report = {
+def report(args: argparse.Namespace, runs: list[dict[str, Any]], started: float) -> dict[str, Any]:
+    datasets = [
+        {
+            key: ({k: vars(v) for k, v in value.items()} if key == "results" else value)
+            for key, value in run.items()
+        }
+        for run in runs
+    ]
+    return {
         "benchmark": "zh_fast",
         "settings": vars(args) | {"output": str(args.output), "workdir": str(args.workdir)},
-        "versions": versions(),
         "seconds": time.perf_counter() - started,
-        "datasets": [
-            {
-                key: ({k: vars(v) for k, v in value.items()} if key == "results" else value)
-                for key, value in run.items()
-                if key != "per_doc"
-            }
-            for run in runs
-        ],
+        "datasets": [{key: value for key, value in run.items() if key != "per_doc"} for run in datasets],
         "checks": targets(runs),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf8")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -590,19 +568,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         workdir.mkdir(parents=True, exist_ok=True)
         for name in args.datasets.split(","):
             corpus = CORPORA[name]
-            if not corpus.train.exists() or not corpus.dev.exists():
-                print(f"{corpus.name}: {corpus.train.parent} not found, skipped")
+            if corpus.missing():
                 continue
             run = run_corpus(corpus, systems, settings, workdir)
             run["comparisons"] = comparisons(run)
             runs.append(run)
-            write_report(args, runs, started)  # a later corpus's failure keeps this one
+            write_report(args.output, report(args, runs, started))  # a later corpus's failure keeps this one
     print(format_table(runs))
-    checks = targets(runs)
-    for check in checks:
-        print(f"{'MET ' if check['met'] else 'MISSED'} {check['check']}: {check['value']:.2f}")
-    write_report(args, runs, started)
-    print(f"wrote {args.output}")
+    print_checks(targets(runs))
+    write_report(args.output, report(args, runs, started))
     return 0
 
 

