@@ -2,7 +2,7 @@
 
 Point values come from fairlearn (``MetricFrame``, ``demographic_parity_difference``,
 ``equalized_odds_difference``), so the numbers mean what fairlearn's documentation
-says. Confidence intervals come from :func:`spacy_ft.statistics.bootstrap_ratios`,
+says. Confidence intervals come from :func:`bootstrap_ratios` below,
 a vectorised percentile bootstrap with fairlearn's resampling scheme (whole data,
 with replacement): ``MetricFrame(n_boot=...)`` rebuilds a pandas group-by per
 sample, which makes a few hundred samples cost seconds per attribute, and the NER
@@ -21,7 +21,44 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy
 
 from spacy_ft.bias.terms import TermList
-from spacy_ft.statistics import bootstrap_indices, bootstrap_ratios, percentile_interval
+
+#: Percentiles of a two-sided 95% interval.
+CI_QUANTILES = (0.025, 0.975)
+#: Samples per vectorised chunk: bounds memory at CHUNK x units.
+CHUNK = 64
+
+
+def percentile_interval(samples: numpy.ndarray) -> Optional[list[float]]:
+    """The 95% percentile interval of the finite samples (None if there are none)."""
+    finite = samples[numpy.isfinite(samples)]
+    if finite.size == 0:
+        return None
+    low, high = numpy.quantile(finite, CI_QUANTILES)
+    return [float(low), float(high)]
+
+
+def bootstrap_indices(n_units: int, n_boot: int, random_state: int) -> numpy.ndarray:
+    """``n_boot`` resamples of ``n_units`` unit indices (rows), fixed by the seed."""
+    rng = numpy.random.default_rng(random_state)
+    return rng.integers(0, n_units, size=(n_boot, n_units))
+
+
+def bootstrap_ratios(
+    numerators: Mapping[str, numpy.ndarray],
+    denominators: Mapping[str, numpy.ndarray],
+    indices: numpy.ndarray,
+) -> dict[str, numpy.ndarray]:
+    """For each key, sum(num[idx]) / sum(den[idx]) per resample (NaN where the
+    denominator is 0: the group or class was not drawn)."""
+    out: dict[str, list[numpy.ndarray]] = {key: [] for key in numerators}
+    for start in range(0, len(indices), CHUNK):
+        chunk = indices[start : start + CHUNK]
+        for key, num in numerators.items():
+            den = denominators[key][chunk].sum(axis=1).astype(float)
+            with numpy.errstate(invalid="ignore", divide="ignore"):
+                out[key].append(numpy.where(den > 0, num[chunk].sum(axis=1) / den, numpy.nan))
+    return {key: numpy.concatenate(parts) if parts else numpy.zeros(0) for key, parts in out.items()}
+
 
 #: The four-fifths rule: a disparate-impact ratio below this is flagged.
 FOUR_FIFTHS = 0.8
