@@ -110,8 +110,8 @@ class StepTimer:
 
         timer = self
         update, get_loss = Language.update, component.TransformerNER.get_loss
-        nll = crf.nll_and_gradients
-        batch_nll = getattr(crf, "batch_nll_and_gradients", None)
+        # The CRF's whole loss on a batch (host or device); the per-doc path runs inside it.
+        batch_loss = crf.batch_loss
 
         def timed_update(nlp: Any, examples: Any, *args: Any, **kwargs: Any) -> Any:
             examples = list(examples)
@@ -149,9 +149,7 @@ class StepTimer:
 
         Language.update = timed_update
         component.TransformerNER.get_loss = timed_get_loss
-        crf.nll_and_gradients = timed(nll)
-        if batch_nll is not None:
-            crf.batch_nll_and_gradients = timed(batch_nll)
+        crf.batch_loss = timed(batch_loss)
 
     def summary(self, skip: int) -> dict[str, float]:
         steps = self.steps[skip:] or self.steps
