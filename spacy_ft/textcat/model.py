@@ -37,7 +37,7 @@ def build_transformer_classifier(
     sigmoid (multi-label) so the loss can use the numerically stable form.
     ``tok2vec`` must produce ``TransformerData`` (``TransformerDataListener`` or
     ``InlineTransformer``). ``dropout`` is the head's rate in training whatever
-    ``nlp.update(drop=...)`` or ``[training] dropout`` says (``transformer.head_dropout``).
+    ``nlp.update(drop=...)`` or ``[training] dropout`` says (``spacy_ft.ml.head_dropout``).
 
     ``output_init = "zero"`` starts every class at the same logit, so no gradient
     reaches the encoder until the head has learned something: stock textcat's

@@ -30,7 +30,7 @@ SPEC_KEYS = {
 
 # The space used when --space is not given (configs/tune_space.yml holds the
 # same, as a file to copy; a test keeps the two equal). No training.dropout: the
-# heads keep their own dropout (transformer.head_dropout) and the transformer's lives
+# heads keep their own dropout (ml.head_dropout) and the transformer's lives
 # in its torch config, so in these pipelines it changes nothing.
 DEFAULT_SPACE: Dict[str, Dict[str, Any]] = {
     "training.optimizer.learn_rate.initial_rate": {"type": "float", "low": 1e-5, "high": 2e-3, "log": True},
