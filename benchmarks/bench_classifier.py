@@ -1,7 +1,7 @@
 """Text-classification benchmark: spacy_ft_textcat (the head the shipped config trains)
 against spaCy's textcat and Hugging Face sequence classification on the harness (SST-2,
 ChnSentiCorp). ``spacy project run bench-classifier`` and ``bench-classifier-e5`` run it;
-docs/benchmarks.md ("Text classification") holds the results. ``--quick`` is a smoke run."""
+docs/benchmarks.md ("Text classifier") holds the results. ``--quick`` is a smoke run."""
 
 from __future__ import annotations
 
@@ -327,7 +327,7 @@ def print_notes(datasets: list[dict[str, Any]]) -> None:
             print(f"{data['dataset']}: {data['model']['description']} (same initial weights for all systems)")
 
 
-# Full-run defaults (docs/benchmarks.md, "Text classification", says how they were chosen).
+# Full-run defaults: docs/benchmarks.md ("How the scripts measure") says how they were chosen.
 DEFAULTS = {
     "train_size": "sst2=25600,chnsenticorp=0",
     "dev_size": "sst2=1500,chnsenticorp=0",
@@ -349,7 +349,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # Before torch loads libgomp: sleeping, not spinning, OpenMP threads (docs/benchmarks.md says why).
+    # Before torch loads libgomp: sleeping, not spinning, OpenMP threads (see docs/benchmarks.md).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = parse_args(argv)
     settings = {

@@ -1,6 +1,6 @@
 """NER benchmark: spacy_ft_ner (softmax, CRF) against spaCy's ner and Hugging Face token
 classification on the harness, scored on exact character offsets (Resume, Weibo, WNUT-17).
-``spacy project run bench-ner`` and ``bench-ner-e5`` run it; docs/benchmarks.md ("NER")
+``spacy project run bench-ner`` and ``bench-ner-e5`` run it; docs/benchmarks.md ("NER head")
 says what it measures and holds the results. ``--quick`` is a smoke run."""
 
 from __future__ import annotations
@@ -605,7 +605,7 @@ def print_notes(datasets: list[dict[str, Any]]) -> None:
             )
 
 
-# Full-run defaults (docs/benchmarks.md, "NER", says how the step counts were chosen).
+# Full-run defaults: docs/benchmarks.md ("How the scripts measure") says how they were chosen.
 DEFAULTS = {
     "train_size": "0",
     "dev_size": "0",

@@ -1,7 +1,7 @@
 """Chinese tokenization speed: raw jieba against spaCy's zh segmenter and spacy_ft's
 ``JiebaTokenizer`` (default, no cache, jieba_next backend), with a check that the tokens
-are jieba's. ``spacy project run bench-tokenizer`` runs it; docs/benchmarks.md ("Tokenizer
-speed") says how it times and holds the results. Smoke run: ``--max-chars 20000 --repeats 1``."""
+are jieba's. ``spacy project run bench-tokenizer`` runs it; docs/benchmarks.md ("Tokenizer")
+holds the results. Smoke run: ``--max-chars 20000 --repeats 1``."""
 
 from __future__ import annotations
 

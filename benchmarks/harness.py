@@ -43,9 +43,6 @@ SCHEDULE = "linear warmup then linear decay to 0, set by hand each step on both 
 OPTIMIZER = "Adam b1 0.9 b2 0.999 eps 1e-8, no weight decay, per-tensor grad clip 1.0"
 
 
-# -- the shared starting weights -----------------------------------------------------
-
-
 @dataclass
 class ModelInfo:
     """The transformer every system of one dataset starts from."""
@@ -234,9 +231,6 @@ def read_tsv(path: Path, text_column: str) -> list[tuple[str, int]]:
     return items
 
 
-# -- identical batches, schedule and seeds ------------------------------------------
-
-
 @dataclass
 class RunSettings:
     """Everything that must be identical across the systems of one dataset and seed."""
@@ -355,9 +349,6 @@ def prepare_setup(
         f"peak lr {settings.learn_rate:g}, warmup {settings.warmup:.0%} then linear decay"
     )
     return Setup(model, settings, batches, epochs)
-
-
-# -- result records ---------------------------------------------------------------
 
 
 @dataclass
@@ -521,9 +512,6 @@ def train_hf(
     net.eval()
 
 
-# -- timed prediction ---------------------------------------------------------------
-
-
 def timed(result: Result, texts: Sequence[str], unit: str, predict: Callable[[], list[T]]) -> list[T]:
     """``predict()``'s predictions of the dev set; the result gets the seconds and the
     units/s (of ``texts``) it took."""
@@ -583,9 +571,6 @@ def run_systems(
         results.extend(found)
         gc.collect()
     return results
-
-
-# -- paired intervals -----------------------------------------------------------------
 
 
 def entity_counts(
@@ -667,9 +652,6 @@ def paired_f1_difference(
     low, high = numpy.quantile(samples, CI_QUANTILES)
     point = f1(*a.sum(axis=0)) - f1(*b.sum(axis=0))
     return {"difference": 100 * float(point), "ci95": [100 * float(low), 100 * float(high)]}
-
-
-# -- targets and the report -----------------------------------------------------------
 
 
 def gap_check(name: str, a: float, b: float, paired: dict[str, Any] | None, margin: float) -> dict[str, Any]:
@@ -785,9 +767,6 @@ def rotated(items: Sequence[T], k: int) -> list[T]:
     """``items`` starting at the ``k``-th (modulo): whose turn is first in round ``k``."""
     k %= len(items)
     return [*items[k:], *items[:k]]
-
-
-# -- the command line of a training benchmark -----------------------------------------
 
 
 class PerDataset:
