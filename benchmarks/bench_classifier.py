@@ -131,19 +131,13 @@ def run_spacy(
     result.set_predictions(harness.timed(result, texts, spec.unit, predict), dev)
     result.notes["dev_windows"] = sum(shape[0] for shape in windows)
     result.notes["max_wordpieces_per_window"] = max((s[1] if len(s) > 1 else 0 for s in windows), default=0)
-    result.notes["loss"] = (
-        f"weighted cross-entropy, {nlp.get_pipe(name).cfg['loss_reduction']} over the batch"
-        if system == "spacy_ft"
-        else "squared error on softmax (its gradient p - y, summed over the batch)"
-    )
+    result.notes["loss"] = "squared error on softmax (its gradient p - y, summed over the batch)"
     if system == "spacy_ft":
-        result.notes["head"] = head
+        reduction = nlp.get_pipe(name).cfg["loss_reduction"]
+        result.notes |= {"loss": f"weighted cross-entropy, {reduction} over the batch", "head": head}
     if args.save_pipelines is not None:
-        path = (
-            args.save_pipelines
-            / (f"seed{result.seed}" if result.seed != args.seed else "")
-            / f"{spec.name}_{system}"
-        )
+        seed = f"seed{result.seed}" if result.seed != args.seed else ""
+        path = args.save_pipelines / seed / f"{spec.name}_{system}"
         path.parent.mkdir(parents=True, exist_ok=True)
         nlp.to_disk(path)
         result.notes["saved_to"] = str(path)
@@ -184,9 +178,8 @@ def run_hf(
     result.set_predictions(
         harness.timed(result, texts, spec.unit, lambda: harness.in_batches(texts, predict)), dev
     )
-    result.notes["dev_docs_at_max_length_128"] = truncated
-    result.notes["loss"] = "cross-entropy"
-    result.notes["head"] = "BERT pooler (dense+tanh on [CLS]) -> dropout -> linear"
+    head = "BERT pooler (dense+tanh on [CLS]) -> dropout -> linear"
+    result.notes |= {"dev_docs_at_max_length_128": truncated, "loss": "cross-entropy", "head": head}
     return result
 
 

@@ -122,25 +122,16 @@ def score(vocab: Vocab, gold: Sequence[Sample], predicted: Sequence[Sequence[Ent
     ]
     scores = score_char_entities(examples)
     report = entity_report(examples)
-    return {
-        "p": 100.0 * scores["ents_p"],
-        "r": 100.0 * scores["ents_r"],
-        "f": 100.0 * scores["ents_f"],
-        "per_type": {
-            label: {
-                "p": 100.0 * row["precision"],
-                "r": 100.0 * row["recall"],
-                "f": 100.0 * row["f1"],
-                "support": row["support"],
-            }
-            for label, row in report["types"].items()
-        },
-        "predicted_entities": sum(len(ents) for ents in predicted),
-        # (tp, fp, fn) per dev doc, for paired bootstrap intervals between systems
-        "doc_counts": harness.entity_counts(
-            [sample.entities for sample in gold], [set(ents) for ents in predicted]
-        ),
+    found = {key: 100.0 * scores[f"ents_{key}"] for key in "prf"}
+    found["per_type"] = {
+        label: {key: 100.0 * row[name] for key, name in zip("prf", ("precision", "recall", "f1"))}
+        | {"support": row["support"]}
+        for label, row in report["types"].items()
     }
+    found["predicted_entities"] = sum(len(ents) for ents in predicted)
+    # (tp, fp, fn) per dev doc, for paired intervals between systems
+    found["doc_counts"] = harness.entity_counts([s.entities for s in gold], [set(ents) for ents in predicted])
+    return found
 
 
 # spaCy's quickstart NER over a transformer (use_upper false, as its trf configs).
@@ -227,40 +218,31 @@ def run_spacy(
 
     # jieba's dictionary loads here, not in spaCy ner's timed inference (it trains on given tokens).
     nlp.make_doc(WARMUP_TEXT[spec.lang])
-    init_examples = [example(i) for i in range(min(16, len(data.train)))]
-    harness.train_spacy(
-        result,
-        nlp,
-        name,
-        setup,
-        spec.unit,
-        init_examples,
-        lambda batch: ([example(i) for i in batch], [data.train[i].text for i in batch]),
-        t0,
-    )
+    init = [example(i) for i in range(min(16, len(data.train)))]
+
+    def batches(batch: list[int]) -> tuple[list[Example], list[str]]:
+        return [example(i) for i in batch], [data.train[i].text for i in batch]
+
+    harness.train_spacy(result, nlp, name, setup, spec.unit, init, batches, t0)
     texts = [sample.text for sample in data.dev]
 
-    def predict(inputs: Sequence[Any]) -> list[list[Entity]]:
-        return [char_entities(doc) for doc in nlp.pipe(inputs, batch_size=INFER_BATCH)]
+    def scored(found: NerResult, inputs: Sequence[Any]) -> None:
+        def predict() -> list[list[Entity]]:
+            return [char_entities(doc) for doc in nlp.pipe(inputs, batch_size=INFER_BATCH)]
 
-    result.set_scores(
-        score(nlp.vocab, data.dev, harness.timed(result, texts, spec.unit, lambda: predict(texts)))
-    )
+        found.set_scores(score(nlp.vocab, data.dev, harness.timed(found, texts, spec.unit, predict)))
+
+    scored(result, texts)
     result.notes["trained_on"] = "plain tokens" if plain_tokens else "tokens split at gold edges"
     result.notes["predicted_on"] = "plain tokens (nlp.pipe on the dev texts)"
-    if plain_tokens:
-        result.notes["loss"] = "CRF negative log-likelihood" if system == "spacy_ft_crf" else "cross-entropy"
-    else:
-        result.notes["loss"] = "transition-based (spaCy ner)"
+    loss = "CRF negative log-likelihood" if system == "spacy_ft_crf" else "cross-entropy"
+    result.notes["loss"] = loss if plain_tokens else "transition-based (spaCy ner)"
     if not oracle:
         return [result]
     extra = NerResult("spacy_ner_oracle", spec.name, result.seed)
     for key in ("setup_s", "train_s", "train_units_per_s", "losses", "final_loss"):
         setattr(extra, key, getattr(result, key))
-    docs = [tok_doc.doc(nlp.vocab, with_entities=False) for tok_doc in data.dev_docs]
-    extra.set_scores(
-        score(nlp.vocab, data.dev, harness.timed(extra, texts, spec.unit, lambda: predict(docs)))
-    )
+    scored(extra, [tok_doc.doc(nlp.vocab, with_entities=False) for tok_doc in data.dev_docs])
     extra.notes["predicted_on"] = "dev tokens split at GOLD entity edges (leaks gold; reference only)"
     extra.notes["same_model_as"] = system
     return [result, extra]
@@ -408,12 +390,8 @@ def representability(spec: harness.Corpus, model: harness.ModelInfo, data: Data)
                 if len(bad) < 10:
                     bad.append(f"{sample.where}: {label} {sample.text[start:end]!r}")
             unrepresentable += len(inexact)
-            strings = [
-                piece
-                for window in doc._.trf_data.wordpieces.strings
-                for piece in window
-                if piece not in SPECIAL_PIECES
-            ]
+            windows = doc._.trf_data.wordpieces.strings
+            strings = [piece for window in windows for piece in window if piece not in SPECIAL_PIECES]
             unk += sum(piece == "[UNK]" for piece in strings)
             pieces += len(strings)
         out[f"{split}_unrepresentable"] = unrepresentable

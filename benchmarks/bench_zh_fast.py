@@ -198,9 +198,7 @@ def train_command(
         extra = [item for key, value in system.overrides for item in (f"--{key}", value)]
         config = FAST_CONFIG
     common += [
-        "--training.optimizer.learn_rate.total_steps",
-        str(steps),
-        "--nlp.pipeline",
+        *f"--training.optimizer.learn_rate.total_steps {steps} --nlp.pipeline".split(),
         json.dumps(pipeline),
     ]
     return [
@@ -257,9 +255,8 @@ def prepare(corpus: Corpus, settings: Any, workdir: Path, needs_char_bert: bool)
         run_cli([*command, *corpus.options], 1, workdir / f"convert_{corpus.name}_{split}.log")
     if needs_char_bert:
         texts = workdir / f"{corpus.name}_train_texts.txt"
-        texts.write_text(
-            "\n".join(s.text for s in read(corpus, data["train_source"])) + "\n", encoding="utf8"
-        )
+        lines = [s.text + "\n" for s in read(corpus, data["train_source"])]
+        texts.write_text("".join(lines), encoding="utf8")
         data["char_bert"] = workdir / f"{corpus.name}_char_bert"
         command = ["spacy_ft", "init-char-bert", str(data["char_bert"]), "--texts", str(texts)]
         run_cli(command, 1, workdir / "char_bert.log")
