@@ -451,11 +451,24 @@ def run_dataset(name: str, args: argparse.Namespace, workdir: Path) -> dict[str,
     if spec.lang == "zh":
         train_chars = {c for s in data.train for c in s.text}
         info["dev_chars_unseen_in_train"] = sum(1 for s in data.dev for c in s.text if c not in train_chars)
-        print(f"{spec.name}: {info['dev_chars_unseen_in_train']} dev characters never occur in train")
+        vocabulary = (
+            "the model's own"
+            if setup.model.multilingual
+            else "from train+dev texts (characters only, no labels)"
+        )
+        print(
+            f"{spec.name}: vocabulary {vocabulary}; {info['dev_chars_unseen_in_train']} dev characters never occur in train"
+        )
     units_check = None
     if any(s.startswith("spacy_ft") for s in systems):
         print(f"{spec.name}: checking spacy_ft_ner's units against the gold ...", file=sys.stderr, flush=True)
-        units_check = representability(spec, setup.model, data)
+        units_check = u = representability(spec, setup.model, data)
+        print(
+            f"{spec.name}: unrepresentable gold entities for spacy_ft: dev {u['dev_unrepresentable']} of "
+            f"{u['dev_entities_checked']}, train {u['train_unrepresentable']} (of {u['train_entities_checked']} in "
+            f"{u['train_docs_checked']} docs with token-crossing entities); [UNK] wordpieces in dev: "
+            f"{u['dev_unk_wordpieces']} of {u['dev_wordpieces']} ({u['seconds']:.0f}s)"
+        )
     oracle = info["conversion"]["dev"]["tokens_split"] > 0
 
     def run_one(system: str) -> list[NerResult]:

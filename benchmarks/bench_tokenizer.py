@@ -70,79 +70,63 @@ def load_corpus(path: Path, max_chars: int | None) -> Corpus:
 
 @dataclass
 class System:
-    """``prepare`` runs before each timed repeat (warm-up, a cold cache), ``run`` is the timed loop."""
+    """A tokenizer under test: ``segment`` is the timed call, ``tokenizer`` spaCy's (None for raw jieba)."""
 
     name: str
     description: str
-    prepare: Callable[[], None]
-    run: Callable[[Sequence[str]], list[Any]]
-    words: Callable[[str], list[str]]
-    text_with_ws: Callable[[str], str] | None = None
-    cache_info: Callable[[], dict[str, int] | None] = lambda: None
+    segment: Callable[[str], Any]
+    tokenizer: Any = None
+    cold_cache: bool = False  # drop spacy_ft's segmenter and its LRU block cache before every repeat
     times_s: list[float] = field(default_factory=list)
     tokens: int = 0
     cache_infos: list[dict[str, int] | None] = field(default_factory=list)
 
+    def prepare(self) -> None:
+        """Outside the timer: a cold cache, then dictionaries loaded on the warm-up texts."""
+        if self.cold_cache:
+            self.tokenizer._segmenter = None
+        for text in WARMUP_TEXTS:
+            self.segment(text)
 
-def warm_up(cut: Callable[[str], Any]) -> None:
-    for text in WARMUP_TEXTS:
-        cut(text)
+    def words(self, text: str) -> list[str]:
+        found = self.segment(text)
+        return found if self.tokenizer is None else [token.text for token in found]
 
-
-def raw_system(name: str, module_name: str, description: str) -> System:
-    """A private ``Tokenizer()``, so it shares no state with spaCy's segmenter (the global one)."""
-    tokenizer = __import__(module_name).Tokenizer()
-    tokenizer.initialize()
-    lcut = tokenizer.lcut
-    return System(name, description, lambda: warm_up(lcut), lambda docs: [lcut(text) for text in docs], lcut)
-
-
-def spacy_system(name: str, description: str, tokenizer_config: dict[str, Any], cold_cache: bool) -> System:
-    import spacy
-
-    tokenizer = spacy.blank("zh", config={"nlp": {"tokenizer": tokenizer_config}}).tokenizer
-    if not cold_cache:
-        tokenizer.initialize()
-
-    def prepare() -> None:
-        if cold_cache:
-            tokenizer._segmenter = None  # drops spacy_ft's LRU block cache; the warm-up rebuilds it
-        warm_up(tokenizer)
-
-    def cache_info() -> dict[str, int] | None:
+    def cache_info(self) -> dict[str, int] | None:
         info = getattr(
-            getattr(getattr(tokenizer, "_segmenter", None), "_cut_block", None), "cache_info", None
+            getattr(getattr(self.tokenizer, "_segmenter", None), "_cut_block", None), "cache_info", None
         )
         return None if info is None else {k: getattr(info(), k) for k in ("hits", "misses", "currsize")}
 
-    return System(
-        name,
-        description,
-        prepare,
-        lambda docs: [tokenizer(text) for text in docs],
-        lambda text: [token.text for token in tokenizer(text)],
-        lambda text: "".join(token.text_with_ws for token in tokenizer(text)),
-        cache_info,
-    )
-
 
 def build_systems() -> list[System]:
-    """Raw jieba first: it is the denominator of every ratio."""
+    """Raw jieba first: it is the denominator of every ratio. Raw tokenizers are private instances,
+    sharing no state with spaCy's segmenter (the global one)."""
+    import spacy
+
     quiet_libraries()
+
+    def raw(name: str, module: str, description: str) -> System:
+        tokenizer = __import__(module).Tokenizer()
+        tokenizer.initialize()
+        return System(name, description, tokenizer.lcut)
+
+    def spacy_system(name: str, description: str, config: dict[str, Any], cold_cache: bool = True) -> System:
+        tokenizer = spacy.blank("zh", config={"nlp": {"tokenizer": config}}).tokenizer
+        if not cold_cache:
+            tokenizer.initialize()
+        return System(name, description, tokenizer, tokenizer, cold_cache)
+
     ours = {"@tokenizers": "spacy_ft.JiebaTokenizer.v1"}
     return [
-        raw_system(RAW_JIEBA, "jieba", "jieba 0.42.1 Tokenizer().lcut (private instance)"),
+        raw(RAW_JIEBA, "jieba", "jieba 0.42.1 Tokenizer().lcut (private instance)"),
         spacy_system(
             "spacy_zh_jieba", 'spaCy built-in zh tokenizer, segmenter="jieba"', {"segmenter": "jieba"}, False
         ),
-        spacy_system("spacy_ft", "spacy_ft default (backend jieba, cache_size 20000)", ours, True),
-        spacy_system(
-            "spacy_ft_nocache", "spacy_ft backend jieba, cache_size 0", {**ours, "cache_size": 0}, True
-        ),
-        spacy_system(
-            "spacy_ft_jieba_next", "spacy_ft backend jieba_next", {**ours, "backend": "jieba_next"}, True
-        ),
-        raw_system("raw_jieba_next", "jieba_next", "jieba_next Tokenizer().lcut (reference)"),
+        spacy_system("spacy_ft", "spacy_ft default (backend jieba, cache_size 20000)", ours),
+        spacy_system("spacy_ft_nocache", "spacy_ft backend jieba, cache_size 0", {**ours, "cache_size": 0}),
+        spacy_system("spacy_ft_jieba_next", "spacy_ft backend jieba_next", {**ours, "backend": "jieba_next"}),
+        raw("raw_jieba_next", "jieba_next", "jieba_next Tokenizer().lcut (reference)"),
     ]
 
 
@@ -158,7 +142,8 @@ def measure(systems: list[System], docs: Sequence[str], repeats: int, chunk_docs
         for c, chunk in enumerate(chunks):
             for index in rotated(range(len(systems)), rep + c):
                 start = time.perf_counter()
-                result = systems[index].run(chunk)
+                segment = systems[index].segment
+                result = [segment(text) for text in chunk]
                 elapsed[index] += time.perf_counter() - start
                 tokens[index] += sum(len(item) for item in result)
                 del result
@@ -194,11 +179,15 @@ def check_identity(
                 lo = max(0, at - 3)
                 where = f"at token {at}: jieba {list(expected[i][lo : at + 4])} vs {list(got[lo : at + 4])}"
                 examples.append(f"doc {i} ({text[:30]!r}...): {where}")
-            rebuilt = system.text_with_ws(text) if system.text_with_ws else text
+            rebuilt = (
+                "".join(t.text_with_ws for t in system.segment(text))
+                if system.tokenizer is not None
+                else text
+            )
             if rebuilt != text:
                 text_diffs += 1
                 examples.append(f"doc {i}: text_with_ws join differs: {rebuilt[:40]!r} vs {text[:40]!r}")
-        ws = text_diffs if system.text_with_ws is not None else None
+        ws = text_diffs if system.tokenizer is not None else None
         report[system.name] = {
             "docs_tokens_differ": token_diffs,
             "docs_text_with_ws_differ": ws,
