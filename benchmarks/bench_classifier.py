@@ -107,17 +107,13 @@ def run_spacy(
     head = shipped_head(spec, args)
     nlp, name = build_spacy(system, spec, setup, head)
 
-    def examples(items: Sequence[Item]) -> list[Example]:
-        return [
-            Example.from_dict(nlp.make_doc(text), {"cats": {c: float(i == y) for i, c in enumerate(LABELS)}})
-            for text, y in items
-        ]
+    def example(k: int) -> Example:
+        text, y = train[k]
+        return Example.from_dict(
+            nlp.make_doc(text), {"cats": {c: float(i == y) for i, c in enumerate(LABELS)}}
+        )
 
-    def batch_examples(batch: list[int]) -> tuple[list[Example], list[str]]:
-        items = [train[i] for i in batch]
-        return examples(items), [text for text, _ in items]
-
-    harness.train_spacy(result, nlp, name, setup, spec.unit, examples(train[:16]), batch_examples, t0)
+    harness.train_spacy(result, nlp, name, setup, spec.unit, example, [text for text, _ in train], t0)
     texts = [text for text, _ in dev]
     windows = []
 
@@ -161,11 +157,12 @@ def run_hf(
     def encode(texts: Sequence[str]) -> Any:
         return tokenizer(list(texts), truncation=True, max_length=WINDOW, padding=True, return_tensors="pt")
 
-    def loss_of(batch: list[int]) -> tuple[Any, list[str]]:
-        texts = [train[i][0] for i in batch]
-        return net(**encode(texts), labels=torch.tensor([train[i][1] for i in batch])).loss, texts
+    def loss_of(batch: list[int]) -> Any:
+        return net(
+            **encode([train[i][0] for i in batch]), labels=torch.tensor([train[i][1] for i in batch])
+        ).loss
 
-    harness.train_hf(result, net, setup, spec.unit, loss_of, t0)
+    harness.train_hf(result, net, setup, spec.unit, [text for text, _ in train], loss_of, t0)
     truncated = 0
 
     def predict(texts: Sequence[str]) -> list[int]:

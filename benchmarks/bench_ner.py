@@ -218,12 +218,7 @@ def run_spacy(
 
     # jieba's dictionary loads here, not in spaCy ner's timed inference (it trains on given tokens).
     nlp.make_doc(WARMUP_TEXT[spec.lang])
-    init = [example(i) for i in range(min(16, len(data.train)))]
-
-    def batches(batch: list[int]) -> tuple[list[Example], list[str]]:
-        return [example(i) for i in batch], [data.train[i].text for i in batch]
-
-    harness.train_spacy(result, nlp, name, setup, spec.unit, init, batches, t0)
+    harness.train_spacy(result, nlp, name, setup, spec.unit, example, [s.text for s in data.train], t0)
     texts = [sample.text for sample in data.dev]
 
     def scored(found: NerResult, inputs: Sequence[Any]) -> None:
@@ -304,13 +299,9 @@ def run_hf(spec: harness.Corpus, data: Data, setup: harness.Setup) -> NerResult:
     result = NerResult("hf", spec.name, setup.settings.seed)
     t0 = time.perf_counter()
     harness.seed_everything(setup.settings.seed)
+    labels = {"num_labels": len(tags), "id2label": dict(enumerate(tags)), "label2id": index}
     tokenizer, net = harness.load_hf(
-        AutoModelForTokenClassification,
-        setup.model,
-        setup.settings.dropout,
-        num_labels=len(tags),
-        id2label=dict(enumerate(tags)),
-        label2id=index,
+        AutoModelForTokenClassification, setup.model, setup.settings.dropout, **labels
     )
 
     def encode(samples: Sequence[Sample]) -> Any:
@@ -318,7 +309,7 @@ def run_hf(spec: harness.Corpus, data: Data, setup: harness.Setup) -> NerResult:
         options = {"truncation": True, "max_length": HF_MAX_LENGTH, "padding": True, "return_tensors": "pt"}
         return tokenizer(words, is_split_into_words=True, **options)
 
-    def loss_of(batch: list[int]) -> tuple[Any, list[str]]:
+    def loss_of(batch: list[int]) -> Any:
         samples = [data.train[i] for i in batch]
         encoded = encode(samples)
         labels = torch.full(encoded["input_ids"].shape, -100, dtype=torch.long)
@@ -329,9 +320,9 @@ def run_hf(spec: harness.Corpus, data: Data, setup: harness.Setup) -> NerResult:
                 if word is not None and word != previous:
                     labels[row, position] = gold[word]
                 previous = word
-        return net(**encoded, labels=labels).loss, [sample.text for sample in samples]
+        return net(**encoded, labels=labels).loss
 
-    harness.train_hf(result, net, setup, spec.unit, loss_of, t0)
+    harness.train_hf(result, net, setup, spec.unit, [s.text for s in data.train], loss_of, t0)
     truncated = 0
 
     def predict(samples: Sequence[Sample]) -> list[list[Entity]]:
@@ -495,11 +486,8 @@ def versus(name: str, data: dict[str, Any], system: str, other: str, margin: flo
     """The target "system >= other - margin" on F1, with the paired interval where both have per-doc counts."""
     by_system = {r["system"]: r for r in data["results"]}
     a, b = by_system[system], by_system[other]
-    paired = (
-        harness.paired_f1_difference(a["doc_counts"], b["doc_counts"])
-        if a["doc_counts"] and b["doc_counts"]
-        else None
-    )
+    both = a["doc_counts"] and b["doc_counts"]
+    paired = harness.paired_f1_difference(a["doc_counts"], b["doc_counts"]) if both else None
     return harness.gap_check(name, a["f"], b["f"], paired, margin)
 
 
@@ -524,23 +512,13 @@ def checks(datasets: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 if other in f1:
                     title = f"{name}: {DEFAULT_SYSTEM} >= {other} + {TARGET_ZH_MARGIN} F1"
                     found.append(versus(title, data, DEFAULT_SYSTEM, other, -TARGET_ZH_MARGIN))
-            ours = f1[DEFAULT_SYSTEM]
-            found.append(
-                check(
-                    f"{name}: {DEFAULT_SYSTEM} dev F1 >= {ZH_TARGET_F1[name]}",
-                    f"{ours:.2f}",
-                    ours >= ZH_TARGET_F1[name],
-                )
-            )
+            ours, goal = f1[DEFAULT_SYSTEM], ZH_TARGET_F1[name]
+            found.append(check(f"{name}: {DEFAULT_SYSTEM} dev F1 >= {goal}", f"{ours:.2f}", ours >= goal))
         units = data["spacy_ft_units_check"]
         if units is not None:
             bad = units["dev_unrepresentable"], units["train_unrepresentable"]
-            value = f"dev {bad[0]}, train {bad[1]}"
-            found.append(
-                check(
-                    f"{name}: 0 gold entities unrepresentable by spacy_ft_ner's units", value, sum(bad) == 0
-                )
-            )
+            title = f"{name}: 0 gold entities unrepresentable by spacy_ft_ner's units"
+            found.append(check(title, f"dev {bad[0]}, train {bad[1]}", sum(bad) == 0))
     return found
 
 

@@ -380,17 +380,13 @@ def format_table(runs: list[dict[str, Any]]) -> str:
                 value = f"{res.score['f']:.2f} ({res.score['p']:.1f} / {res.score['r']:.1f})"
             else:
                 value = f"{res.score['accuracy']:.2f}"
-            speed = f"{res.infer_chars_per_s:,.0f}"
-            rows.append(
-                (
-                    SYSTEMS[name].title,
-                    value,
-                    f"{res.train_seconds:.0f} s",
-                    res.steps,
-                    speed,
-                    f"{res.model_mb:.1f}",
-                )
+            cells = (
+                f"{res.train_seconds:.0f} s",
+                res.steps,
+                f"{res.infer_chars_per_s:,.0f}",
+                f"{res.model_mb:.1f}",
             )
+            rows.append((SYSTEMS[name].title, value, *cells))
         lines.append(markdown_table(header, rows, "lrrrrr"))
         for row in run.get("comparisons", []):
             lines.append(
@@ -401,22 +397,17 @@ def format_table(runs: list[dict[str, Any]]) -> str:
 
 
 def report(args: argparse.Namespace, runs: list[dict[str, Any]], started: float) -> dict[str, Any]:
-    datasets = [
-        {
-            key: ({k: vars(v) for k, v in value.items()} if key == "results" else value)
-            for key, value in run.items()
-            if key != "per_doc"
-        }
-        for run in runs
-    ]
-    settings = {k: v for k, v in vars(args).items() if k != "steps"} | {
-        "output": str(args.output),
-        "workdir": str(args.workdir),
-    }
+    datasets = []
+    for run in runs:
+        results = {name: vars(result) for name, result in run["results"].items()}
+        datasets.append({key: value for key, value in run.items() if key != "per_doc"} | {"results": results})
+    settings = {key: value for key, value in vars(args).items() if key != "steps"}
+    settings |= {"output": str(args.output), "workdir": str(args.workdir)}
+    seconds = time.perf_counter() - started
     return {
         "benchmark": "zh_fast",
         "settings": settings,
-        "seconds": time.perf_counter() - started,
+        "seconds": seconds,
         "datasets": datasets,
         "checks": targets(runs),
     }

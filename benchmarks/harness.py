@@ -396,12 +396,12 @@ def train_loop(
     result: Result,
     setup: Setup,
     unit: str,
+    texts: Sequence[str],
     set_learn_rate: Callable[[float], None],
-    step: Callable[[list[int]], tuple[float, list[str]]],
+    step: Callable[[list[int]], float],
 ) -> None:
-    """The shared loop: the schedule's rate each step, then ``step(batch)`` (a
-    framework's update, returning the loss and the batch's texts); fills the
-    result's training time, units/s and losses."""
+    """The shared loop: the schedule's rate each step, then ``step(batch)`` (a framework's
+    update, returning the loss); fills the result's training time, units/s (of ``texts``) and losses."""
     settings = setup.settings
     seed_everything(settings.seed)
     progress = Progress(f"{result.dataset}/{result.system}", settings.steps)
@@ -410,8 +410,8 @@ def train_loop(
     for i, batch in enumerate(setup.batches):
         learn_rate = learn_rate_at(i, settings.steps, settings.learn_rate, settings.warmup)
         set_learn_rate(learn_rate)
-        loss, texts = step(batch)
-        units += count_units(texts, unit)
+        loss = step(batch)
+        units += count_units([texts[i] for i in batch], unit)
         progress.step(i, loss, learn_rate)
     result.train_s = time.perf_counter() - t0
     result.train_units_per_s = units / result.train_s
@@ -425,16 +425,18 @@ def train_spacy(
     component: str,
     setup: Setup,
     unit: str,
-    init_examples: list[Any],
-    examples: Callable[[list[int]], tuple[list[Any], list[str]]],
+    example: Callable[[int], Any],
+    texts: Sequence[str],
     started: float,
 ) -> None:
     """Initialize, then ``nlp.update`` over the shared batches with thinc's Adam
-    (no weight averaging: HF has none, and it costs a weight copy each step)."""
+    (no weight averaging: HF has none, and it costs a weight copy each step); ``example(i)``
+    is training doc i's, ``texts`` the training texts; the first 16 examples initialize."""
     from thinc.api import Adam
 
     settings = setup.settings
-    nlp.initialize(lambda: init_examples)
+    init = [example(i) for i in range(min(16, len(texts)))]
+    nlp.initialize(lambda: init)
     optimizer = Adam(
         settings.learn_rate, L2=0.0, grad_clip=settings.grad_clip, use_averages=False, L2_is_weight_decay=True
     )
@@ -448,12 +450,11 @@ def train_spacy(
     def set_learn_rate(rate: float) -> None:
         optimizer.learn_rate = rate
 
-    def step(batch: list[int]) -> tuple[float, list[str]]:
-        batch_examples, texts = examples(batch)
-        losses = nlp.update(batch_examples, sgd=optimizer, drop=settings.dropout)
-        return float(losses.get(component, 0.0)), texts
+    def step(batch: list[int]) -> float:
+        losses = nlp.update([example(i) for i in batch], sgd=optimizer, drop=settings.dropout)
+        return float(losses.get(component, 0.0))
 
-    train_loop(result, setup, unit, set_learn_rate, step)
+    train_loop(result, setup, unit, texts, set_learn_rate, step)
 
 
 def load_hf(auto_class: Any, model: ModelInfo, dropout: float, **config: Any) -> tuple[Any, Any]:
@@ -475,7 +476,8 @@ def train_hf(
     net: Any,
     setup: Setup,
     unit: str,
-    loss_of: Callable[[list[int]], tuple[Any, list[str]]],
+    texts: Sequence[str],
+    loss_of: Callable[[list[int]], Any],
     started: float,
 ) -> None:
     """A plain PyTorch loop over the shared batches; gradients clipped per tensor, as
@@ -494,8 +496,8 @@ def train_hf(
         for group in optimizer.param_groups:
             group["lr"] = rate
 
-    def step(batch: list[int]) -> tuple[float, list[str]]:
-        loss, texts = loss_of(batch)
+    def step(batch: list[int]) -> float:
+        loss = loss_of(batch)
         loss.backward()
         with torch.no_grad():
             for p in params:
@@ -505,10 +507,10 @@ def train_hf(
                         p.grad.mul_(settings.grad_clip / norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        return float(loss.detach()), texts
+        return float(loss.detach())
 
     net.train()
-    train_loop(result, setup, unit, set_learn_rate, step)
+    train_loop(result, setup, unit, texts, set_learn_rate, step)
     net.eval()
 
 
@@ -871,31 +873,6 @@ def finish_args(
     return args
 
 
-def run_datasets(
-    args: argparse.Namespace, run_dataset: Callable[[str, Path], dict[str, Any] | None]
-) -> tuple[list[dict[str, Any]], float]:
-    """Every requested dataset in one temporary directory, with ``--threads`` torch threads."""
-    import torch
-
-    torch.set_num_threads(args.threads)
-    load = os.getloadavg()[0]
-    if args.threads > 1 and load + args.threads > (os.cpu_count() or 1) + 0.5:
-        print(
-            f"WARNING: load average {load:.1f} on {os.cpu_count()} cores with {args.threads} torch threads: "
-            "oversubscribed cores made MiniLM steps up to 10x slower in testing (try --threads 1)",
-            file=sys.stderr,
-        )
-    quiet_libraries()
-    start = time.perf_counter()
-    datasets = []
-    with tempfile.TemporaryDirectory(prefix="bench_") as tmp:
-        for name in args.datasets:
-            data = run_dataset(name, Path(tmp))
-            if data is not None:
-                datasets.append(data)
-    return datasets, time.perf_counter() - start
-
-
 def dataset_record(spec: Corpus, setup: Setup, results: Sequence[Result]) -> dict[str, Any]:
     """What a training benchmark's JSON says of one dataset: its model, settings and results."""
     return {
@@ -918,11 +895,27 @@ def run_training_benchmark(
     checks: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
     settings: dict[str, Any],
 ) -> int:
-    """Run every dataset, then print the table, the notes, the checks and write the JSON report."""
+    """Run every dataset (``--threads`` torch threads, one temporary directory), then print the
+    table, the notes and the checks and write the JSON report."""
     if not DATA_ROOT.is_dir():
         print(f"Benchmark skipped: {DATA_ROOT} is not available.")
         return 0
-    datasets, wall = run_datasets(args, lambda name, workdir: run_dataset(name, args, workdir))
+    import torch
+
+    torch.set_num_threads(args.threads)
+    load = os.getloadavg()[0]
+    if args.threads > 1 and load + args.threads > (os.cpu_count() or 1) + 0.5:
+        print(
+            f"WARNING: load average {load:.1f} on {os.cpu_count()} cores with {args.threads} torch threads: "
+            "oversubscribed cores made MiniLM steps up to 10x slower in testing (try --threads 1)",
+            file=sys.stderr,
+        )
+    quiet_libraries()
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench_") as tmp:
+        found = (run_dataset(name, args, Path(tmp)) for name in args.datasets)
+        datasets = [data for data in found if data is not None]
+    wall = time.perf_counter() - start
     if not datasets:
         print("no dataset found: nothing to benchmark")
         return 0
@@ -933,14 +926,13 @@ def run_training_benchmark(
     found = checks(datasets)
     print_checks(found)
     print(f"\ntotal wall time {wall:.0f}s")
-    report = {"benchmark": title, "quick": args.quick, "argv": args.argv}
-    report |= {
+    report = {
+        "benchmark": title,
+        "quick": args.quick,
+        "argv": args.argv,
         "settings": training_settings(args) | settings,
-        "datasets": datasets,
-        "checks": found,
-        "wall_s": wall,
     }
-    write_report(args.output, report)
+    write_report(args.output, report | {"datasets": datasets, "checks": found, "wall_s": wall})
     return 0
 
 
