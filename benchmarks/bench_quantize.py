@@ -63,12 +63,6 @@ def real_texts(lang: str, limit: int) -> list[tuple[str, str]]:
     return [(text, ("NEG", "POS")[label]) for text, label in read_tsv(corpus.dev, corpus.fmt)[:limit]]
 
 
-def outputs(nlp: Any, texts: Sequence[str]) -> list[dict[str, Any]]:
-    from spacy_ft.packaging import predictions
-
-    return predictions(nlp, texts)
-
-
 def char_spans(doc: Any) -> list[tuple[int, int, str]]:
     return [(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents]
 
@@ -180,6 +174,7 @@ def run_language(lang: str, model_dir: Path, args: Any, workdir: Path) -> dict[s
     import spacy
 
     from spacy_ft.inference.quantize import directory_size, prediction_agreement, quantize_pipeline
+    from spacy_ft.packaging import predictions as outputs
 
     names = ["fp32", *(name for name in SYSTEMS if not (args.skip_onnx and name.startswith("onnx")))]
     dirs, quantize_seconds, reports = {"fp32": model_dir}, {}, {}
