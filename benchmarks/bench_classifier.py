@@ -80,16 +80,6 @@ def shipped_head(spec: harness.Corpus, args: argparse.Namespace) -> dict[str, An
     }
 
 
-def build_spacy(
-    system: str, spec: harness.Corpus, setup: harness.Setup, head: dict[str, Any]
-) -> tuple[Any, str]:
-    if system == "spacy_ft":
-        model = {key: head[key] for key in ("pooling", "dropout", "output_init")}
-        config = {"model": model, "loss_reduction": head["loss_reduction"]}
-        return harness.pipeline(spec.lang, setup.model, "spacy_ft_textcat", config, LABELS)
-    return harness.pipeline(spec.lang, setup.model, "textcat", STOCK_TEXTCAT, LABELS)
-
-
 def run_spacy(
     system: str,
     spec: harness.Corpus,
@@ -105,7 +95,11 @@ def run_spacy(
     t0 = time.perf_counter()
     harness.seed_everything(setup.settings.seed)
     head = shipped_head(spec, args)
-    nlp, name = build_spacy(system, spec, setup, head)
+    model = {key: head[key] for key in ("pooling", "dropout", "output_init")}
+    component, config = ("spacy_ft_textcat", {"model": model, "loss_reduction": head["loss_reduction"]})
+    if system != "spacy_ft":
+        component, config = "textcat", STOCK_TEXTCAT
+    nlp, name = harness.pipeline(spec.lang, setup.model, component, config, LABELS)
 
     def example(k: int) -> Example:
         text, y = train[k]

@@ -547,12 +547,12 @@ def print_notes(datasets: list[dict[str, Any]]) -> None:
         "including the mapping to character spans; train s excludes model loading"
     )
     for data in datasets:
-        name, conversion = data["dataset"], data["conversion"]
+        name, dev, train = data["dataset"], data["conversion"]["dev"], data["conversion"]["train"]
         print(
-            f"{name}: {conversion['dev']['entities_crossing_tokens']} of {conversion['dev']['entities']} dev gold "
-            f"entities cross {'jieba' if data['lang'] == 'zh' else 'spaCy'} token edges (spaCy ner on plain tokens "
-            f"can reach at most {data['spacy_ner_max_dev_recall_on_plain_tokens']:.1f} recall); train: "
-            f"{conversion['train']['entities_crossing_tokens']} of {conversion['train']['entities']}"
+            f"{name}: {dev['entities_crossing_tokens']} of {dev['entities']} dev gold entities cross "
+            f"{'jieba' if data['lang'] == 'zh' else 'spaCy'} token edges (spaCy ner on plain tokens can reach at most "
+            f"{data['spacy_ner_max_dev_recall_on_plain_tokens']:.1f} recall); train: "
+            f"{train['entities_crossing_tokens']} of {train['entities']}"
         )
         if any(r["system"] == "spacy_ner_oracle" for r in data["results"]):
             print(f"{name}: * spaCy ner re-run on dev tokens split at GOLD edges: leaks gold, reference only")
