@@ -1,19 +1,7 @@
-"""Text-classification benchmark: spacy_ft_textcat against spaCy's textcat and Hugging Face.
-
-Why this script exists: spacy_ft claims that ``spacy_ft_textcat`` matches a plain
-Hugging Face ``AutoModelForSequenceClassification`` fine-tune and beats spaCy's
-stock ``textcat`` over the same transformer. All three run on the harness (same
-starting weights, batches, schedule, optimizer settings and seeds; paired
-intervals on every "A >= B" target; see ``harness.py``). Each framework keeps its
-own loss scale (both spaCy components sum the gradient over the batch, Hugging
-Face averages it); Hugging Face truncates at 128 wordpieces while spaCy windows
-long docs. spacy_ft trains with the head the shipped ``configs/<lang>_cpu.cfg``
-sets (``shipped_head``), so the table measures what a user trains. Run from the
-repository root::
-
-    python benchmarks/bench_classifier.py            # full run (24-28 min on 2 cores)
-    python benchmarks/bench_classifier.py --quick    # smoke run (< 2 min)
-"""
+"""Text-classification benchmark: spacy_ft_textcat (the head the shipped config trains)
+against spaCy's textcat and Hugging Face sequence classification on the harness (SST-2,
+ChnSentiCorp). ``spacy project run bench-classifier`` and ``bench-classifier-e5`` run it;
+docs/benchmarks.md ("Text classifier") holds the results. ``--quick`` is a smoke run."""
 
 from __future__ import annotations
 
@@ -24,12 +12,12 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import harness
-from harness import DATA_ROOT, INFER_BATCH, STRIDE, WINDOW
+from harness import INFER_BATCH, STRIDE, WINDOW, check
 
 DEFAULT_OUTPUT = Path("benchmarks/results/classifier.json")
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -45,24 +33,7 @@ TARGET_HF_MARGIN = 0.5
 TARGET_SST2_ACC = 90.0
 
 
-DATASETS = {
-    "sst2": harness.Corpus(
-        "sst2",
-        "en",
-        DATA_ROOT / "sst2/alps_train_split.tsv",
-        DATA_ROOT / "sst2/alps_dev_split.tsv",
-        "sentence",
-        "words",
-    ),
-    "chnsenticorp": harness.Corpus(
-        "chnsenticorp",
-        "zh",
-        DATA_ROOT / "chnsenticorp/train.tsv",
-        DATA_ROOT / "chnsenticorp/dev.tsv",
-        "text_a",
-    ),
-}
-
+DATASETS = {name: harness.CORPORA[name] for name in ("sst2", "chnsenticorp")}
 Item = tuple[str, int]  # (text, label index into LABELS)
 
 
@@ -94,35 +65,19 @@ STOCK_TEXTCAT = {
 
 
 def shipped_head(spec: harness.Corpus, args: argparse.Namespace) -> dict[str, Any]:
-    """The spacy_ft_textcat head ``configs/<lang>_cpu.cfg`` (``zh_cpu_e5.cfg`` on a
-    multilingual model) trains, so the table measures what ships rather than a copy
-    of its settings that could drift; ``--pooling`` overrides its pooling."""
+    """The spacy_ft_textcat head ``configs/<lang>_cpu.cfg`` (``zh_cpu_e5.cfg`` on a multilingual
+    model) trains: the table measures what ships."""
     from thinc.api import Config
 
     config = "zh_cpu_e5.cfg" if spec.lang == "zh" and args.zh_model is not None else f"{spec.lang}_cpu.cfg"
     textcat = Config().from_disk(CONFIGS / config, interpolate=False)["components"]["textcat"]
     model = textcat["model"]
-    head = {
+    return {
         "pooling": model.get("pooling", "cls"),
         "loss_reduction": textcat.get("loss_reduction", "sum"),
         "dropout": float(model.get("dropout", 0.1)),
         "output_init": model.get("output_init", "glorot"),
     }
-    pooling = args.pooling
-    if pooling is not None and (spec.name in pooling.values or pooling.default is not None):
-        head["pooling"] = pooling(spec.name)
-    return head
-
-
-def build_spacy(
-    system: str, spec: harness.Corpus, setup: harness.Setup, head: dict[str, Any]
-) -> tuple[Any, str]:
-    """A blank pipeline with the shared ``transformer`` and one classifier listening to it."""
-    if system == "spacy_ft":
-        model = {key: head[key] for key in ("pooling", "dropout", "output_init")}
-        config = {"model": model, "loss_reduction": head["loss_reduction"]}
-        return harness.pipeline(spec.lang, setup.model, "spacy_ft_textcat", config, LABELS)
-    return harness.pipeline(spec.lang, setup.model, "textcat", STOCK_TEXTCAT, LABELS)
 
 
 def run_spacy(
@@ -133,32 +88,26 @@ def run_spacy(
     dev: list[Item],
     args: argparse.Namespace,
 ) -> ClassifierResult:
-    """Train with ``nlp.update`` over the shared batches, then ``nlp.pipe`` the dev set.
-
-    No head here reads ``drop``: spacy_ft_textcat's head keeps its configured
-    ``dropout`` and stock ``TextCatReduce`` has no dropout layer. The
-    transformer's own dropout lives in the torch model (its config, 0.1) and is
-    active in training for all systems alike.
-    """
+    """Train over the shared batches, then ``nlp.pipe`` the dev set (no head reads ``drop``)."""
     from spacy.training import Example
 
     result = ClassifierResult(system, spec.name, setup.settings.seed)
     t0 = time.perf_counter()
     harness.seed_everything(setup.settings.seed)
     head = shipped_head(spec, args)
-    nlp, name = build_spacy(system, spec, setup, head)
+    model = {key: head[key] for key in ("pooling", "dropout", "output_init")}
+    component, config = ("spacy_ft_textcat", {"model": model, "loss_reduction": head["loss_reduction"]})
+    if system != "spacy_ft":
+        component, config = "textcat", STOCK_TEXTCAT
+    nlp, name = harness.pipeline(spec.lang, setup.model, component, config, LABELS)
 
-    def examples(items: Sequence[Item]) -> list[Example]:
-        return [
-            Example.from_dict(nlp.make_doc(text), {"cats": {c: float(i == y) for i, c in enumerate(LABELS)}})
-            for text, y in items
-        ]
+    def example(k: int) -> Example:
+        text, y = train[k]
+        return Example.from_dict(
+            nlp.make_doc(text), {"cats": {c: float(i == y) for i, c in enumerate(LABELS)}}
+        )
 
-    def batch_examples(batch: list[int]) -> tuple[list[Example], list[str]]:
-        items = [train[i] for i in batch]
-        return examples(items), [text for text, _ in items]
-
-    harness.train_spacy(result, nlp, name, setup, spec.unit, examples(train[:16]), batch_examples, t0)
+    harness.train_spacy(result, nlp, name, setup, spec.unit, example, [text for text, _ in train], t0)
     texts = [text for text, _ in dev]
     windows = []
 
@@ -172,19 +121,13 @@ def run_spacy(
     result.set_predictions(harness.timed(result, texts, spec.unit, predict), dev)
     result.notes["dev_windows"] = sum(shape[0] for shape in windows)
     result.notes["max_wordpieces_per_window"] = max((s[1] if len(s) > 1 else 0 for s in windows), default=0)
-    result.notes["loss"] = (
-        f"weighted cross-entropy, {nlp.get_pipe(name).cfg['loss_reduction']} over the batch"
-        if system == "spacy_ft"
-        else "squared error on softmax (its gradient p - y, summed over the batch)"
-    )
+    result.notes["loss"] = "squared error on softmax (its gradient p - y, summed over the batch)"
     if system == "spacy_ft":
-        result.notes["head"] = head
+        reduction = nlp.get_pipe(name).cfg["loss_reduction"]
+        result.notes |= {"loss": f"weighted cross-entropy, {reduction} over the batch", "head": head}
     if args.save_pipelines is not None:
-        path = (
-            args.save_pipelines
-            / (f"seed{result.seed}" if result.seed != args.seed else "")
-            / f"{spec.name}_{system}"
-        )
+        seed = f"seed{result.seed}" if result.seed != args.seed else ""
+        path = args.save_pipelines / seed / f"{spec.name}_{system}"
         path.parent.mkdir(parents=True, exist_ok=True)
         nlp.to_disk(path)
         result.notes["saved_to"] = str(path)
@@ -208,11 +151,12 @@ def run_hf(
     def encode(texts: Sequence[str]) -> Any:
         return tokenizer(list(texts), truncation=True, max_length=WINDOW, padding=True, return_tensors="pt")
 
-    def loss_of(batch: list[int]) -> tuple[Any, list[str]]:
-        texts = [train[i][0] for i in batch]
-        return net(**encode(texts), labels=torch.tensor([train[i][1] for i in batch])).loss, texts
+    def loss_of(batch: list[int]) -> Any:
+        return net(
+            **encode([train[i][0] for i in batch]), labels=torch.tensor([train[i][1] for i in batch])
+        ).loss
 
-    harness.train_hf(result, net, setup, spec.unit, loss_of, t0)
+    harness.train_hf(result, net, setup, spec.unit, [text for text, _ in train], loss_of, t0)
     truncated = 0
 
     def predict(texts: Sequence[str]) -> list[int]:
@@ -225,21 +169,13 @@ def run_hf(
     result.set_predictions(
         harness.timed(result, texts, spec.unit, lambda: harness.in_batches(texts, predict)), dev
     )
-    result.notes["dev_docs_at_max_length_128"] = truncated
-    result.notes["loss"] = "cross-entropy"
-    result.notes["head"] = "BERT pooler (dense+tanh on [CLS]) -> dropout -> linear"
+    head = "BERT pooler (dense+tanh on [CLS]) -> dropout -> linear"
+    result.notes |= {"dev_docs_at_max_length_128": truncated, "loss": "cross-entropy", "head": head}
     return result
 
 
 def run_dataset(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any] | None:
-    """Every requested system on one dataset, once per seed (``--runs``).
-
-    A seed fixes the subsample, the batch order, the torch/numpy/thinc seeds and,
-    for the Chinese model trained from scratch, its random initial weights: there
-    one seed decides a comparison by chance (spacy_ft's [CLS] head ranged
-    80-87 over three seeds before summed gradients), so several run and the
-    medians are compared.
-    """
+    """Every requested system on one dataset, once per seed (``--runs``; medians compared)."""
     spec = DATASETS[name]
     if spec.missing():
         return None
@@ -251,10 +187,10 @@ def run_dataset(name: str, args: argparse.Namespace, workdir: Path) -> dict[str,
         train = harness.subsample(all_train, args.train_size(spec.name), rng)
         dev = harness.subsample(all_dev, args.dev_size(spec.name), rng)
         for split, items, full in (("train", train, all_train), ("dev", dev, all_dev)):
-            pos = sum(y for _, y in items)
+            pos, units = sum(y for _, y in items), harness.count_units([t for t, _ in items], spec.unit)
             print(
-                f"{spec.name}: {split} {len(items)} of {len(full)} (seed {seed}; {pos} POS / {len(items) - pos} NEG; "
-                f"{harness.count_units([t for t, _ in items], spec.unit)} {spec.unit})"
+                f"{spec.name}: {split} {len(items)} of {len(full)} (seed {seed}; {pos} POS / "
+                f"{len(items) - pos} NEG; {units} {spec.unit})"
             )
         texts = [text for text, _ in train]
         setup = harness.prepare_setup(spec.name, spec.lang, args, workdir, seed, texts, texts)
@@ -262,18 +198,10 @@ def run_dataset(name: str, args: argparse.Namespace, workdir: Path) -> dict[str,
             first = (train, dev, setup)
         results.extend(run_seed(spec, args, setup, train, dev))
     train, dev, setup = first  # sizes and settings other than the seed are the same for every seed
-    return {
-        "dataset": spec.name,
-        "lang": spec.lang,
-        "unit": spec.unit,
-        "seeds": seeds,
-        **harness.split_sizes(spec.unit, [t for t, _ in train], [t for t, _ in dev], all_train, all_dev),
-        "model": asdict(setup.model),
-        "settings": asdict(setup.settings),
-        "epochs": setup.epochs,
-        "summary": summarize(results),
-        "results": [asdict(result) for result in results],
-    }
+    sizes = harness.split_sizes(spec.unit, [t for t, _ in train], [t for t, _ in dev], all_train, all_dev)
+    return (
+        harness.dataset_record(spec, setup, results) | sizes | {"seeds": seeds, "summary": summarize(results)}
+    )
 
 
 def run_seed(
@@ -314,9 +242,7 @@ def compared(
 
 
 def checks(datasets: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The project's targets, evaluated wherever the systems they compare were run.
-    A comparison between systems carries the paired interval of their difference
-    (mean over the seeds both ran)."""
+    """The project's targets, wherever the systems they compare were run."""
     found = []
     for data in datasets:
         acc = {r["system"]: r["accuracy"] for r in data["summary"]}
@@ -324,20 +250,15 @@ def checks(datasets: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if len(data["seeds"]) > 1:
             name = f"{name} (median of {len(data['seeds'])} seeds)"
         if "spacy_ft" in acc and "hf" in acc:
-            check = f"{name}: spacy_ft >= HF - {TARGET_HF_MARGIN} points"
-            found.append(compared(check, data, acc, "spacy_ft", "hf", TARGET_HF_MARGIN))
+            title = f"{name}: spacy_ft >= HF - {TARGET_HF_MARGIN} points"
+            found.append(compared(title, data, acc, "spacy_ft", "hf", TARGET_HF_MARGIN))
         if "spacy_ft" in acc and "spacy_textcat" in acc:
             found.append(
                 compared(f"{name}: spacy_ft >= spaCy textcat", data, acc, "spacy_ft", "spacy_textcat", 0.0)
             )
         if data["dataset"] == "sst2" and "spacy_ft" in acc:
-            found.append(
-                {
-                    "check": f"sst2: spacy_ft dev >= {TARGET_SST2_ACC:g} (MiniLM)",
-                    "value": f"{acc['spacy_ft']:.2f}",
-                    "passed": acc["spacy_ft"] >= TARGET_SST2_ACC,
-                }
-            )
+            title, ours = f"sst2: spacy_ft dev >= {TARGET_SST2_ACC:g} (MiniLM)", acc["spacy_ft"]
+            found.append(check(title, f"{ours:.2f}", ours >= TARGET_SST2_ACC))
     return found
 
 
@@ -390,12 +311,7 @@ def print_notes(datasets: list[dict[str, Any]]) -> None:
             print(f"{data['dataset']}: {data['model']['description']} (same initial weights for all systems)")
 
 
-# Calibrated on the quiet 2-core machine (2 torch threads): SST-2 at batch 32 costs
-# ~0.45 s per MiniLM step (spacy_ft 364 s for 800 steps), ChnSentiCorp's small
-# Chinese model ~0.16 s. 800 SST-2 steps = one epoch over 25,600 sentences: spacy_ft
-# reached 91.8 there, 89.7 at 400 steps over 12,800 (lr 2e-4, where MiniLM learns
-# fastest in that budget; 1e-4 gave ~88 after 250 steps). The from-scratch Chinese
-# model needs a higher lr. Measured wall time 23.6-27.5 min for the three systems.
+# Full-run defaults: docs/benchmarks.md ("How the scripts measure") says how they were chosen.
 DEFAULTS = {
     "train_size": "sst2=25600,chnsenticorp=0",
     "dev_size": "sst2=1500,chnsenticorp=0",
@@ -407,39 +323,17 @@ QUICK = {"train_size": "128", "dev_size": "64", "steps": "20", "batch_size": 8, 
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = harness.training_parser(
-        __doc__.split("\n\n")[0], DATASETS, ("spacy_ft", "spacy_textcat", "hf"), DEFAULT_OUTPUT
-    )
+    parser = harness.training_parser(__doc__, DATASETS, ("spacy_ft", "spacy_textcat", "hf"), DEFAULT_OUTPUT)
+    runs = "seeds per dataset (seed, seed + 1, ...), medians reported (default sst2=1, chnsenticorp=3)"
+    parser.add_argument("--runs", type=lambda text: harness.PerDataset(int, text, DATASETS), help=runs)
     parser.add_argument(
-        "--runs",
-        type=lambda text: harness.PerDataset(int, text, DATASETS),
-        default=None,
-        help="seeds per dataset (seed, seed + 1, ...), medians reported (default sst2=1, chnsenticorp=3)",
-    )
-    parser.add_argument(
-        "--pooling",
-        type=lambda text: harness.PerDataset(str, text, DATASETS),
-        default=None,
-        help="override the shipped config's spacy_ft_textcat pooling (cls, mean, max): "
-        "one value or name=value pairs",
-    )
-    parser.add_argument(
-        "--save-pipelines",
-        type=Path,
-        default=None,
-        help="write each trained spaCy pipeline to DIR/<dataset>_<system> (e.g. to quantize it)",
+        "--save-pipelines", type=Path, help="write each trained spaCy pipeline to DIR/<dataset>_<system>"
     )
     return harness.finish_args(parser, argv, DEFAULTS, QUICK, quick_hidden=64)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # Before torch (and thinc, which imports it) loads libgomp, which reads this once.
-    # Why: with 2 threads on 2 cores, any other busy process leaves one thread
-    # descheduled while the other spins at every OpenMP barrier; a MiniLM step then
-    # took 4.5x longer (78 s vs 17 s per 10 steps, measured), and the spinning also
-    # starves the other process. PASSIVE threads sleep instead: ~10-20% slower on an
-    # idle machine (10-12 s vs 12.3-12.5 s), far safer for the time budget on a shared
-    # one. An explicit OMP_WAIT_POLICY in the environment wins.
+    # Before torch loads libgomp: sleeping, not spinning, OpenMP threads (see docs/benchmarks.md).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = parse_args(argv)
     settings = {

@@ -1,30 +1,7 @@
-"""NER benchmark: spacy_ft_ner against spaCy's ner and Hugging Face, scored on characters.
-
-Why this script exists: spacy_ft claims that ``spacy_ft_ner`` (BIO over
-wordpiece units, so an entity may start or end inside a jieba token) beats
-spaCy's stock transition-based ``ner`` on Chinese, where jieba words swallow
-entity edges, and matches a plain Hugging Face token-classification fine-tune
-on English. Every system of a dataset runs on the harness (same starting
-weights, batches, schedule, optimizer settings and seeds; see ``harness.py``).
-On top of that, this adapter:
-
-* trains spaCy's ``ner`` on the converter's docs, whose tokens are split at
-  every gold entity edge, so it sees *all* the gold; it then predicts on plain
-  jieba tokens, as it would in use (and, for reference only, on gold-split dev
-  tokens, which leaks the gold edges);
-* scores every system on exact character offsets against the corpus files' own
-  gold (``score_char_entities``): a tokenizer can neither help nor hide errors;
-* counts the gold entities that cross jieba token edges and the ones
-  ``spacy_ft_ner``'s units cannot express (expected: 0), by running the real
-  transformer tokenization.
-
-Chinese has no offline pretrained model: one random-weight character BERT is
-written per dataset and every system fine-tunes it from scratch (or
-``--zh-model`` names a multilingual-e5 directory). Run from the repository root::
-
-    python benchmarks/bench_ner.py            # full run (~24 min, see DEFAULTS)
-    python benchmarks/bench_ner.py --quick    # smoke run (~1.5 min, 1 torch thread)
-"""
+"""NER benchmark: spacy_ft_ner (softmax, CRF) against spaCy's ner and Hugging Face token
+classification on the harness, scored on exact character offsets (Resume, Weibo, WNUT-17).
+``spacy project run bench-ner`` and ``bench-ner-e5`` run it; docs/benchmarks.md ("NER head")
+says what it measures and holds the results. ``--quick`` is a smoke run."""
 
 from __future__ import annotations
 
@@ -33,12 +10,12 @@ import random
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import harness
-from harness import DATA_ROOT, INFER_BATCH, JIEBA
+from harness import INFER_BATCH, JIEBA, check
 
 if TYPE_CHECKING:  # pragma: no cover
     from spacy.language import Language
@@ -70,49 +47,17 @@ SYSTEM_TITLES = {
 
 Entity = tuple[int, int, str]  # start char, end char, label
 
-# -- data ---------------------------------------------------------------------
-
-
 SPACY_SYSTEMS = ("spacy_ft", "spacy_ft_crf", "spacy_ner")
-DATASETS: dict[str, harness.Corpus] = {
-    corpus.name: corpus
-    for corpus in (
-        harness.Corpus(
-            "resume",
-            "zh",
-            DATA_ROOT / "resume_ner/train.char.bmes",
-            DATA_ROOT / "resume_ner/dev.char.bmes",
-            "char",
-        ),
-        harness.Corpus(
-            "weibo",
-            "zh",
-            DATA_ROOT / "weibo_ner/weiboNER_2nd_conll.train.char.bio",
-            DATA_ROOT / "weibo_ner/weiboNER_2nd_conll.dev.char.bio",
-            "char",
-        ),
-        harness.Corpus(
-            "wnut17",
-            "en",
-            DATA_ROOT / "wnut17/wnut17train.conll",
-            DATA_ROOT / "wnut17/emerging.dev.conll",
-            "conll",
-            "words",
-            systems=(*SPACY_SYSTEMS, "hf"),
-        ),
-    )
-}
+DATASETS = {name: harness.CORPORA[name] for name in ("resume", "weibo")}
+DATASETS["wnut17"] = replace(harness.CORPORA["wnut17"], systems=(*SPACY_SYSTEMS, "hf"))
 ALL_SYSTEMS = ("spacy_ft", "spacy_ft_crf", "spacy_ner", "hf")
-#: Systems a default run (no --systems) leaves out: the softmax head on WNUT-17 would add
-#: ~5 min of MiniLM training to a run that must stay under 30 minutes; the CRF-vs-softmax
-#: choice is measured on the Chinese corpora. ``--systems`` names it to run it anyway.
+#: Left out unless ``--systems`` names them (time budget; the head is chosen on the Chinese corpora).
 DEFAULT_SKIP = {"wnut17": ("spacy_ft",)}
 #: The head spacy_ft_ner ships with (crf = true): the one the targets are judged on.
 DEFAULT_SYSTEM = "spacy_ft_crf"
 
 
 def read_samples(spec: harness.Corpus, path: Path) -> list[Sample]:
-    """Read with spacy_ft's own readers, so the benchmark's gold is the converter's input."""
     from spacy_ft.corpora import read_char_tagged, read_conll
 
     if spec.fmt == "conll":
@@ -122,8 +67,7 @@ def read_samples(spec: harness.Corpus, path: Path) -> list[Sample]:
 
 @dataclass(frozen=True)
 class TokDoc:
-    """A converted doc, vocabulary-free: every pipeline rebuilds it in its own vocab,
-    so no Doc ever mixes two pipelines' string stores."""
+    """A converted doc without a vocab: each pipeline rebuilds it in its own."""
 
     words: tuple[str, ...]
     spaces: tuple[bool, ...]
@@ -139,8 +83,7 @@ class TokDoc:
 
 
 def convert(lang: str, samples: list[Sample]) -> tuple[list[TokDoc], dict[str, Any]]:
-    """Tokenize as the pipelines do and split tokens at gold entity edges
-    (``samples_to_docs``), so a token-level tagger can be given every entity."""
+    """Pipeline tokens split at gold entity edges (``samples_to_docs``)."""
     import spacy
 
     from spacy_ft.corpora import samples_to_docs
@@ -159,8 +102,7 @@ def convert(lang: str, samples: list[Sample]) -> tuple[list[TokDoc], dict[str, A
 
 
 def char_doc(vocab: Vocab, text: str, entities: Iterable[Entity]) -> Doc:
-    """One token per character, so any character span is an entity: the scoring
-    docs for gold and predictions alike, whatever the systems' tokens were."""
+    """One token per character: the scoring docs, whatever the systems' tokens were."""
     from spacy.tokens import Doc
 
     doc = Doc(vocab, words=list(text), spaces=[False] * len(text))
@@ -169,8 +111,7 @@ def char_doc(vocab: Vocab, text: str, entities: Iterable[Entity]) -> Doc:
 
 
 def score(vocab: Vocab, gold: Sequence[Sample], predicted: Sequence[Sequence[Entity]]) -> dict[str, Any]:
-    """Micro P/R/F (``score_char_entities``) and per-type P/R/F1/support
-    (``entity_report``) against the corpus files' own entities."""
+    """Micro and per-type P/R/F against the corpus files' own entities."""
     from spacy.training import Example
 
     from spacy_ft.evaluation.entities import entity_report, score_char_entities
@@ -181,28 +122,16 @@ def score(vocab: Vocab, gold: Sequence[Sample], predicted: Sequence[Sequence[Ent
     ]
     scores = score_char_entities(examples)
     report = entity_report(examples)
-    return {
-        "p": 100.0 * scores["ents_p"],
-        "r": 100.0 * scores["ents_r"],
-        "f": 100.0 * scores["ents_f"],
-        "per_type": {
-            label: {
-                "p": 100.0 * row["precision"],
-                "r": 100.0 * row["recall"],
-                "f": 100.0 * row["f1"],
-                "support": row["support"],
-            }
-            for label, row in report["types"].items()
-        },
-        "predicted_entities": sum(len(ents) for ents in predicted),
-        # (tp, fp, fn) per dev doc, for paired bootstrap intervals between systems
-        "doc_counts": harness.entity_counts(
-            [sample.entities for sample in gold], [set(ents) for ents in predicted]
-        ),
+    found = {key: 100.0 * scores[f"ents_{key}"] for key in "prf"}
+    found["per_type"] = {
+        label: {key: 100.0 * row[name] for key, name in zip("prf", ("precision", "recall", "f1"))}
+        | {"support": row["support"]}
+        for label, row in report["types"].items()
     }
-
-
-# -- models -------------------------------------------------------------------
+    found["predicted_entities"] = sum(len(ents) for ents in predicted)
+    # (tp, fp, fn) per dev doc, for paired intervals between systems
+    found["doc_counts"] = harness.entity_counts([s.entities for s in gold], [set(ents) for ents in predicted])
+    return found
 
 
 # spaCy's quickstart NER over a transformer (use_upper false, as its trf configs).
@@ -223,14 +152,8 @@ STOCK_NER = {
 def build_spacy(
     system: str, lang: str, model: harness.ModelInfo, labels: Sequence[str]
 ) -> tuple[Language, str]:
-    """A blank pipeline with the shared ``transformer`` and one NER listening to it.
-
-    Labels are added up front, in one sorted order, so every head has the same
-    label set whichever examples initialization happens to see. On a multilingual
-    model (``--zh-model``) the piece table is frozen for every system (as
-    ``configs/zh_cpu_e5.cfg`` does on CPU, and as the Hugging Face loop does) and
-    spacy_ft_ner labels characters inside multi-character pieces.
-    """
+    """The shared ``transformer`` and one NER on it; on a multilingual model spacy_ft_ner
+    labels characters inside multi-character pieces (as ``configs/zh_cpu_e5.cfg``)."""
     if system not in ("spacy_ft", "spacy_ft_crf"):
         return harness.pipeline(lang, model, "ner", STOCK_NER, labels)
     head: dict[str, Any] = {"crf": system == "spacy_ft_crf"}
@@ -239,9 +162,6 @@ def build_spacy(
         head["character_units"] = "all"
         head["tok2vec"] = {"@architectures": "spacy_ft.TransformerDataListener.v1", "upstream": "*"}
     return harness.pipeline(lang, model, "spacy_ft_ner", {"model": head}, labels)
-
-
-# -- systems ------------------------------------------------------------------
 
 
 @dataclass
@@ -278,17 +198,9 @@ def char_entities(doc: Doc) -> list[Entity]:
 def run_spacy(
     system: str, spec: harness.Corpus, data: Data, setup: harness.Setup, oracle: bool
 ) -> list[NerResult]:
-    """Train with ``nlp.update`` over the shared batches, then ``nlp.pipe`` the dev texts.
-
-    Gold is the converter's docs for both heads. spacy_ft_ner trains on plain
-    ``nlp.make_doc`` tokens (its loss reads the reference's character offsets);
-    spaCy's ner trains on the converted tokens themselves (split at gold edges),
-    since on jieba tokens spaCy's alignment would mark every entity that crosses
-    a token edge as missing. ``drop`` is passed to ``nlp.update`` because spaCy
-    overwrites every thinc ``Dropout`` rate in a component's model with it.
-    With ``oracle``, spaCy's ner is also run on the gold-split dev tokens: an
-    upper bound that leaks the gold edges, never a fair score.
-    """
+    """Train over the shared batches, then ``nlp.pipe`` the dev texts. spacy_ft_ner trains
+    on plain tokens, spaCy's ner on tokens split at gold edges (so it sees every entity);
+    ``oracle`` also runs it on gold-split dev tokens (leaks the gold: reference only)."""
     from spacy.training import Example
 
     result = NerResult(system, spec.name, setup.settings.seed)
@@ -304,52 +216,35 @@ def run_spacy(
             return Example(nlp.make_doc(data.train[i].text), reference)
         return Example(tok_doc.doc(nlp.vocab, with_entities=False), reference)
 
-    # Load jieba's dictionary now, not inside the first timed nlp.make_doc: spaCy's ner
-    # trains on pre-tokenized docs and would otherwise pay for it in its inference time.
+    # jieba's dictionary loads here, not in spaCy ner's timed inference (it trains on given tokens).
     nlp.make_doc(WARMUP_TEXT[spec.lang])
-    init_examples = [example(i) for i in range(min(16, len(data.train)))]
-    harness.train_spacy(
-        result,
-        nlp,
-        name,
-        setup,
-        spec.unit,
-        init_examples,
-        lambda batch: ([example(i) for i in batch], [data.train[i].text for i in batch]),
-        t0,
-    )
+    harness.train_spacy(result, nlp, name, setup, spec.unit, example, [s.text for s in data.train], t0)
     texts = [sample.text for sample in data.dev]
 
-    def predict(inputs: Sequence[Any]) -> list[list[Entity]]:
-        return [char_entities(doc) for doc in nlp.pipe(inputs, batch_size=INFER_BATCH)]
+    def scored(found: NerResult, inputs: Sequence[Any]) -> None:
+        def predict() -> list[list[Entity]]:
+            return [char_entities(doc) for doc in nlp.pipe(inputs, batch_size=INFER_BATCH)]
 
-    result.set_scores(
-        score(nlp.vocab, data.dev, harness.timed(result, texts, spec.unit, lambda: predict(texts)))
-    )
+        found.set_scores(score(nlp.vocab, data.dev, harness.timed(found, texts, spec.unit, predict)))
+
+    scored(result, texts)
     result.notes["trained_on"] = "plain tokens" if plain_tokens else "tokens split at gold edges"
     result.notes["predicted_on"] = "plain tokens (nlp.pipe on the dev texts)"
-    if plain_tokens:
-        result.notes["loss"] = "CRF negative log-likelihood" if system == "spacy_ft_crf" else "cross-entropy"
-    else:
-        result.notes["loss"] = "transition-based (spaCy ner)"
+    loss = "CRF negative log-likelihood" if system == "spacy_ft_crf" else "cross-entropy"
+    result.notes["loss"] = loss if plain_tokens else "transition-based (spaCy ner)"
     if not oracle:
         return [result]
     extra = NerResult("spacy_ner_oracle", spec.name, result.seed)
     for key in ("setup_s", "train_s", "train_units_per_s", "losses", "final_loss"):
         setattr(extra, key, getattr(result, key))
-    docs = [tok_doc.doc(nlp.vocab, with_entities=False) for tok_doc in data.dev_docs]
-    extra.set_scores(
-        score(nlp.vocab, data.dev, harness.timed(extra, texts, spec.unit, lambda: predict(docs)))
-    )
+    scored(extra, [tok_doc.doc(nlp.vocab, with_entities=False) for tok_doc in data.dev_docs])
     extra.notes["predicted_on"] = "dev tokens split at GOLD entity edges (leaks gold; reference only)"
     extra.notes["same_model_as"] = system
     return [result, extra]
 
 
 def word_spans(text: str, lang: str = "en") -> list[tuple[int, int]]:
-    """Character spans of the CoNLL words (``read_conll`` joined them with one space);
-    for Chinese, every non-space character is a word (the usual recipe for
-    character-annotated corpora)."""
+    """Character spans of the CoNLL words (joined by one space); in Chinese each character."""
     if lang == "zh":
         return [(i, i + 1) for i, char in enumerate(text) if not char.isspace()]
     spans, offset = [], 0
@@ -376,9 +271,7 @@ def hf_entities(
     spans: Sequence[tuple[int, int]],
     tags: list[str],
 ) -> list[Entity]:
-    """Each word takes its first subtoken's tag (words without subtokens: O); BIO
-    is then read with the corpus reader's repair rule (an I-X that does not
-    continue X starts an entity, as seqeval/conlleval read it)."""
+    """Each word takes its first subtoken's tag, read as BIO with the corpus reader's repair rule."""
     from spacy_ft.corpora import decode_tags
 
     word_tag = ["O"] * len(spans)
@@ -394,12 +287,7 @@ def hf_entities(
 
 
 def run_hf(spec: harness.Corpus, data: Data, setup: harness.Setup) -> NerResult:
-    """``AutoModelForTokenClassification`` (first-subtoken labels) in the harness's PyTorch loop.
-
-    Input is the CoNLL words (``is_split_into_words``); for BERT's uncased
-    tokenizer that gives the same wordpieces as the joined text the spaCy
-    systems see.
-    """
+    """``AutoModelForTokenClassification`` on the words (first-subtoken labels) in the harness loop."""
     import torch
     from spacy.vocab import Vocab
     from transformers import AutoModelForTokenClassification
@@ -411,27 +299,17 @@ def run_hf(spec: harness.Corpus, data: Data, setup: harness.Setup) -> NerResult:
     result = NerResult("hf", spec.name, setup.settings.seed)
     t0 = time.perf_counter()
     harness.seed_everything(setup.settings.seed)
+    labels = {"num_labels": len(tags), "id2label": dict(enumerate(tags)), "label2id": index}
     tokenizer, net = harness.load_hf(
-        AutoModelForTokenClassification,
-        setup.model,
-        setup.settings.dropout,
-        num_labels=len(tags),
-        id2label=dict(enumerate(tags)),
-        label2id=index,
+        AutoModelForTokenClassification, setup.model, setup.settings.dropout, **labels
     )
 
     def encode(samples: Sequence[Sample]) -> Any:
         words = [[sample.text[a:b] for a, b in word_spans(sample.text, spec.lang)] for sample in samples]
-        return tokenizer(
-            words,
-            is_split_into_words=True,
-            truncation=True,
-            max_length=HF_MAX_LENGTH,
-            padding=True,
-            return_tensors="pt",
-        )
+        options = {"truncation": True, "max_length": HF_MAX_LENGTH, "padding": True, "return_tensors": "pt"}
+        return tokenizer(words, is_split_into_words=True, **options)
 
-    def loss_of(batch: list[int]) -> tuple[Any, list[str]]:
+    def loss_of(batch: list[int]) -> Any:
         samples = [data.train[i] for i in batch]
         encoded = encode(samples)
         labels = torch.full(encoded["input_ids"].shape, -100, dtype=torch.long)
@@ -442,9 +320,9 @@ def run_hf(spec: harness.Corpus, data: Data, setup: harness.Setup) -> NerResult:
                 if word is not None and word != previous:
                     labels[row, position] = gold[word]
                 previous = word
-        return net(**encoded, labels=labels).loss, [sample.text for sample in samples]
+        return net(**encoded, labels=labels).loss
 
-    harness.train_hf(result, net, setup, spec.unit, loss_of, t0)
+    harness.train_hf(result, net, setup, spec.unit, [s.text for s in data.train], loss_of, t0)
     truncated = 0
 
     def predict(samples: Sequence[Sample]) -> list[list[Entity]]:
@@ -466,19 +344,9 @@ def run_hf(spec: harness.Corpus, data: Data, setup: harness.Setup) -> NerResult:
     return result
 
 
-# -- representability ----------------------------------------------------------
-
-
 def representability(spec: harness.Corpus, model: harness.ModelInfo, data: Data) -> dict[str, Any]:
-    """Gold entities spacy_ft_ner's units cannot express (an edge inside a unit).
-
-    Units come from the real transformer tokenization of plain tokens
-    (``doc_units`` on ``doc._.trf_data``), so [UNK] pieces, windows and the
-    alignment are all accounted for; weights do not matter, so an untrained
-    pipeline is used. Checked on every dev doc and on the train docs with an
-    entity crossing a token edge: elsewhere entities sit on token edges, and the
-    units partition each token, so they are expressible by construction.
-    """
+    """Gold entities spacy_ft_ner's units (from the real transformer tokenization, untrained
+    weights) cannot express: every dev doc, and the train docs with a token-crossing entity."""
     from spacy.training import Example
 
     from spacy_ft.ner.bio import bio_tags, encode
@@ -513,12 +381,8 @@ def representability(spec: harness.Corpus, model: harness.ModelInfo, data: Data)
                 if len(bad) < 10:
                     bad.append(f"{sample.where}: {label} {sample.text[start:end]!r}")
             unrepresentable += len(inexact)
-            strings = [
-                piece
-                for window in doc._.trf_data.wordpieces.strings
-                for piece in window
-                if piece not in SPECIAL_PIECES
-            ]
+            windows = doc._.trf_data.wordpieces.strings
+            strings = [piece for window in windows for piece in window if piece not in SPECIAL_PIECES]
             unk += sum(piece == "[UNK]" for piece in strings)
             pieces += len(strings)
         out[f"{split}_unrepresentable"] = unrepresentable
@@ -529,9 +393,6 @@ def representability(spec: harness.Corpus, model: harness.ModelInfo, data: Data)
         out[f"{split}_examples"] = bad
     out["seconds"] = round(time.perf_counter() - started, 2)
     return out
-
-
-# -- driver -------------------------------------------------------------------
 
 
 def load_data(spec: harness.Corpus, args: argparse.Namespace) -> tuple[Data, dict[str, Any]]:
@@ -550,9 +411,9 @@ def load_data(spec: harness.Corpus, args: argparse.Namespace) -> tuple[Data, dic
         ("dev", dev, all_dev, dev_report),
     ):
         kept = "all" if len(items) == len(full) else f"SUBSAMPLED (seed {args.seed})"
+        units = harness.count_units((s.text for s in items), spec.unit)
         print(
-            f"{spec.name}: {split} {len(items)} of {len(full)} docs, {kept}; "
-            f"{harness.count_units((s.text for s in items), spec.unit)} {spec.unit}; "
+            f"{spec.name}: {split} {len(items)} of {len(full)} docs, {kept}; {units} {spec.unit}; "
             f"{report['entities']} entities, {report['entities_crossing_tokens']} cross token edges"
         )
     unseen = sorted({label for s in dev for _, _, label in s.entities} - set(labels))
@@ -573,11 +434,10 @@ def run_dataset(name: str, args: argparse.Namespace, workdir: Path) -> dict[str,
     if not systems:
         return None
     data, info = load_data(spec, args)
-    vocab_texts = [s.text for s in data.train] + (
-        [s.text for s in data.dev] if args.zh_vocab == "train+dev" else []
-    )
+    # The character vocabulary from train+dev texts (no labels): a real Chinese BERT covers nearly every character.
+    texts = [s.text for s in data.train]
     setup = harness.prepare_setup(
-        spec.name, spec.lang, args, workdir, args.seed, [s.text for s in data.train], vocab_texts
+        spec.name, spec.lang, args, workdir, args.seed, texts, texts + [s.text for s in data.dev]
     )
     if spec.lang == "zh":
         train_chars = {c for s in data.train for c in s.text}
@@ -585,24 +445,21 @@ def run_dataset(name: str, args: argparse.Namespace, workdir: Path) -> dict[str,
         vocabulary = (
             "the model's own"
             if setup.model.multilingual
-            else f"from {args.zh_vocab} texts (characters only, no labels)"
+            else "from train+dev texts (characters only, no labels)"
         )
         print(
             f"{spec.name}: vocabulary {vocabulary}; {info['dev_chars_unseen_in_train']} dev characters never occur in train"
         )
-
     units_check = None
     if any(s.startswith("spacy_ft") for s in systems):
         print(f"{spec.name}: checking spacy_ft_ner's units against the gold ...", file=sys.stderr, flush=True)
-        units_check = representability(spec, setup.model, data)
+        units_check = u = representability(spec, setup.model, data)
         print(
-            f"{spec.name}: unrepresentable gold entities for spacy_ft: dev {units_check['dev_unrepresentable']} "
-            f"of {units_check['dev_entities_checked']}, train {units_check['train_unrepresentable']} "
-            f"(of {units_check['train_entities_checked']} in {units_check['train_docs_checked']} docs with "
-            f"token-crossing entities); [UNK] wordpieces in dev: {units_check['dev_unk_wordpieces']} "
-            f"of {units_check['dev_wordpieces']} ({units_check['seconds']:.0f}s)"
+            f"{spec.name}: unrepresentable gold entities for spacy_ft: dev {u['dev_unrepresentable']} of "
+            f"{u['dev_entities_checked']}, train {u['train_unrepresentable']} (of {u['train_entities_checked']} in "
+            f"{u['train_docs_checked']} docs with token-crossing entities); [UNK] wordpieces in dev: "
+            f"{u['dev_unk_wordpieces']} of {u['dev_wordpieces']} ({u['seconds']:.0f}s)"
         )
-
     oracle = info["conversion"]["dev"]["tokens_split"] > 0
 
     def run_one(system: str) -> list[NerResult]:
@@ -613,32 +470,24 @@ def run_dataset(name: str, args: argparse.Namespace, workdir: Path) -> dict[str,
     results = harness.run_systems(
         spec.name, systems, run_one, lambda r: f"P {r.p:.2f} R {r.r:.2f} F1 {r.f:.2f}"
     )
-    dev_conv = info["conversion"]["dev"]
-    return {
-        "dataset": spec.name,
-        "lang": spec.lang,
-        "unit": spec.unit,
-        **info,
-        "dev_entities_crossing_tokens": dev_conv["entities_crossing_tokens"],
-        "spacy_ner_max_dev_recall_on_plain_tokens": 100.0
-        * (1 - dev_conv["entities_crossing_tokens"] / max(1, dev_conv["entities"])),
-        "spacy_ft_units_check": units_check,
-        "model": asdict(setup.model),
-        "settings": asdict(setup.settings),
-        "epochs": setup.epochs,
-        "results": [asdict(result) for result in results],
-    }
+    crossing, entities = (info["conversion"]["dev"][key] for key in ("entities_crossing_tokens", "entities"))
+    return (
+        harness.dataset_record(spec, setup, results)
+        | info
+        | {
+            "dev_entities_crossing_tokens": crossing,
+            "spacy_ner_max_dev_recall_on_plain_tokens": 100.0 * (1 - crossing / max(1, entities)),
+            "spacy_ft_units_check": units_check,
+        }
+    )
 
 
 def versus(name: str, data: dict[str, Any], system: str, other: str, margin: float) -> dict[str, Any]:
     """The target "system >= other - margin" on F1, with the paired interval where both have per-doc counts."""
     by_system = {r["system"]: r for r in data["results"]}
     a, b = by_system[system], by_system[other]
-    paired = (
-        harness.paired_f1_difference(a["doc_counts"], b["doc_counts"])
-        if a["doc_counts"] and b["doc_counts"]
-        else None
-    )
+    both = a["doc_counts"] and b["doc_counts"]
+    paired = harness.paired_f1_difference(a["doc_counts"], b["doc_counts"]) if both else None
     return harness.gap_check(name, a["f"], b["f"], paired, margin)
 
 
@@ -651,35 +500,25 @@ def checks(datasets: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # Targets are judged on the shipped default head (CRF); the softmax head is reported as info.
         for system, role in ((DEFAULT_SYSTEM, ""), ("spacy_ft", " (info: softmax head)")):
             if name == "resume" and system in f1 and "spacy_ner" in f1:
-                check = f"resume{role}: {system} >= spaCy ner (jieba tokens) + {TARGET_RESUME_MARGIN} F1"
-                found.append(versus(check, data, system, "spacy_ner", -TARGET_RESUME_MARGIN))
+                title = f"resume{role}: {system} >= spaCy ner (jieba tokens) + {TARGET_RESUME_MARGIN} F1"
+                found.append(versus(title, data, system, "spacy_ner", -TARGET_RESUME_MARGIN))
             if name == "wnut17" and system in f1 and "hf" in f1:
-                check = f"wnut17{role}: {system} >= HF - {TARGET_WNUT_HF_MARGIN} F1"
-                found.append(versus(check, data, system, "hf", TARGET_WNUT_HF_MARGIN))
+                title = f"wnut17{role}: {system} >= HF - {TARGET_WNUT_HF_MARGIN} F1"
+                found.append(versus(title, data, system, "hf", TARGET_WNUT_HF_MARGIN))
         # A pretrained multilingual encoder (--zh-model): the only zh runs with "hf".
         if name in ZH_TARGET_F1 and DEFAULT_SYSTEM in f1 and "hf" in f1:
             # Resume's spaCy ner margin is checked above already.
             for other in ("hf",) if name == "resume" else ("hf", "spacy_ner"):
                 if other in f1:
-                    check = f"{name}: {DEFAULT_SYSTEM} >= {other} + {TARGET_ZH_MARGIN} F1"
-                    found.append(versus(check, data, DEFAULT_SYSTEM, other, -TARGET_ZH_MARGIN))
-            ours = f1[DEFAULT_SYSTEM]
-            found.append(
-                {
-                    "check": f"{name}: {DEFAULT_SYSTEM} dev F1 >= {ZH_TARGET_F1[name]}",
-                    "value": f"{ours:.2f}",
-                    "passed": ours >= ZH_TARGET_F1[name],
-                }
-            )
+                    title = f"{name}: {DEFAULT_SYSTEM} >= {other} + {TARGET_ZH_MARGIN} F1"
+                    found.append(versus(title, data, DEFAULT_SYSTEM, other, -TARGET_ZH_MARGIN))
+            ours, goal = f1[DEFAULT_SYSTEM], ZH_TARGET_F1[name]
+            found.append(check(f"{name}: {DEFAULT_SYSTEM} dev F1 >= {goal}", f"{ours:.2f}", ours >= goal))
         units = data["spacy_ft_units_check"]
         if units is not None:
-            found.append(
-                {
-                    "check": f"{name}: 0 gold entities unrepresentable by spacy_ft_ner's units",
-                    "value": f"dev {units['dev_unrepresentable']}, train {units['train_unrepresentable']}",
-                    "passed": units["dev_unrepresentable"] + units["train_unrepresentable"] == 0,
-                }
-            )
+            bad = units["dev_unrepresentable"], units["train_unrepresentable"]
+            title = f"{name}: 0 gold entities unrepresentable by spacy_ft_ner's units"
+            found.append(check(title, f"dev {bad[0]}, train {bad[1]}", sum(bad) == 0))
     return found
 
 
@@ -708,12 +547,12 @@ def print_notes(datasets: list[dict[str, Any]]) -> None:
         "including the mapping to character spans; train s excludes model loading"
     )
     for data in datasets:
-        name, conversion = data["dataset"], data["conversion"]
+        name, dev, train = data["dataset"], data["conversion"]["dev"], data["conversion"]["train"]
         print(
-            f"{name}: {conversion['dev']['entities_crossing_tokens']} of {conversion['dev']['entities']} dev gold "
-            f"entities cross {'jieba' if data['lang'] == 'zh' else 'spaCy'} token edges (spaCy ner on plain tokens "
-            f"can reach at most {data['spacy_ner_max_dev_recall_on_plain_tokens']:.1f} recall); train: "
-            f"{conversion['train']['entities_crossing_tokens']} of {conversion['train']['entities']}"
+            f"{name}: {dev['entities_crossing_tokens']} of {dev['entities']} dev gold entities cross "
+            f"{'jieba' if data['lang'] == 'zh' else 'spaCy'} token edges (spaCy ner on plain tokens can reach at most "
+            f"{data['spacy_ner_max_dev_recall_on_plain_tokens']:.1f} recall); train: "
+            f"{train['entities_crossing_tokens']} of {train['entities']}"
         )
         if any(r["system"] == "spacy_ner_oracle" for r in data["results"]):
             print(f"{name}: * spaCy ner re-run on dev tokens split at GOLD edges: leaks gold, reference only")
@@ -735,14 +574,7 @@ def print_notes(datasets: list[dict[str, Any]]) -> None:
             )
 
 
-# Full-run defaults: every dataset whole (no subsampling), batch 32. WNUT-17: 400
-# MiniLM steps (3.8 epochs) took 907 s for CRF + spaCy ner + HF on the quiet 2-core
-# machine (~0.72 s/step, 2 threads); at 100 steps (under one epoch) HF and the softmax
-# head still predicted only O, so that comparison meant nothing. Chinese, measured
-# earlier: Resume 800 steps and Weibo 400 steps for three systems, ~10 min with
-# loading and inference. The from-scratch Chinese models get many epochs (Resume 6.7,
-# Weibo 9.5), which they need: at 300 steps spacy_ft's softmax head was still far
-# from converged.
+# Full-run defaults: docs/benchmarks.md ("How the scripts measure") says how they were chosen.
 DEFAULTS = {
     "train_size": "0",
     "dev_size": "0",
@@ -753,26 +585,16 @@ QUICK = {"train_size": "64", "dev_size": "32", "steps": "10", "batch_size": 8}
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = harness.training_parser(__doc__.split("\n\n")[0], DATASETS, ALL_SYSTEMS, DEFAULT_OUTPUT)
-    parser.add_argument(
-        "--zh-vocab",
-        choices=("train", "train+dev"),
-        default="train+dev",
-        help="texts whose characters make the Chinese vocabulary (default train+dev: a real "
-        "Chinese BERT's ~21k characters cover nearly every dev character)",
-    )
+    parser = harness.training_parser(__doc__, DATASETS, ALL_SYSTEMS, DEFAULT_OUTPUT)
     return harness.finish_args(parser, argv, DEFAULTS, QUICK, quick_hidden=32)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    if not DATA_ROOT.is_dir():
-        print(f"Benchmark skipped: {DATA_ROOT} is not available.")
-        return 0
     settings = {
         "dropout": "0.1 head (nlp.update drop / HF classifier_dropout), 0.1 inside the transformer",
         "hf_max_length": HF_MAX_LENGTH,
-        "zh_vocab_from": args.zh_vocab,
+        "zh_vocab_from": "train+dev",
         "scoring": "exact character offsets vs the corpus files' entities (score_char_entities, "
         "entity_report); P/R/F1 in points",
     }

@@ -1,25 +1,16 @@
-"""What pruning saves: the same tuning study with Optuna's median pruner and without.
-
-Both studies draw the same trials (same sampler seed; TPE samples at random for its
-first 10 trials), so the difference is only what the pruner stopped. Trains
-configs/en_cpu.cfg on the English demo corpus with a tiny random BERT (no
-downloads; the point is the tuning machinery's cost, not the scores).
-
-    python benchmarks/bench_tune.py [--trials 6] [--steps 30] [--dev-docs 50]
-
-Prints a table and writes benchmarks/results/tune.json.
-"""
+"""What pruning saves: the same tuning study (configs/en_cpu.cfg, English demo corpus, tiny
+random BERT) with Optuna's median pruner and without; both draw the same trials. Run as
+``python benchmarks/bench_tune.py [--trials 6] [--steps 30] [--dev-docs 50]``;
+docs/benchmarks.md ("Hyperparameter search") holds the results."""
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from harness import markdown_table, write_report
+from harness import jsonl_texts, markdown_table, script_parser, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,19 +23,14 @@ def prepare(workdir: Path) -> dict:
     from spacy_ft.testing import make_tiny_bert
 
     nlp = spacy.blank("en")
-    paths = {}
-    texts = []
+    overrides, texts = {}, []
     for split in ("train", "dev"):
         source = ROOT / "assets" / f"en_demo_{split}.jsonl"
-        texts += [json.loads(line)["text"] for line in source.read_text(encoding="utf-8").splitlines()]
-        paths[split] = workdir / f"{split}.spacy"
-        convert(source, paths[split], nlp, fmt="jsonl", progress=False)
-    bert = make_tiny_bert(workdir / "bert", texts, max_position=512)
-    return {
-        "paths.train": str(paths["train"]),
-        "paths.dev": str(paths["dev"]),
-        "paths.transformer": str(bert),
-    }
+        texts += jsonl_texts(source)
+        overrides[f"paths.{split}"] = str(workdir / f"{split}.spacy")
+        convert(source, Path(overrides[f"paths.{split}"]), nlp, fmt="jsonl", progress=False)
+    overrides["paths.transformer"] = str(make_tiny_bert(workdir / "bert", texts, max_position=512))
+    return overrides
 
 
 def run(pruner: str, overrides: dict, trials: int, workdir: Path) -> dict:
@@ -72,11 +58,10 @@ def run(pruner: str, overrides: dict, trials: int, workdir: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = script_parser(__doc__, ROOT / "benchmarks" / "results" / "tune.json")
     parser.add_argument("--trials", type=int, default=6)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--dev-docs", type=int, default=50, help="Dev docs per evaluation")
-    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "tune.json")
     args = parser.parse_args()
     every = max(1, args.steps // 5)
     with tempfile.TemporaryDirectory() as tmp:

