@@ -23,7 +23,7 @@ import numpy as np
 from spacy.ml.models.tok2vec import MaxoutWindowEncoder
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import Dropout, HashEmbed, Maxout, Model, PyTorchLSTM, chain, with_array
+from thinc.api import Dropout, HashEmbed, Linear, Maxout, Model, PyTorchLSTM, chain, with_array
 from thinc.model import deserialize_attr, serialize_attr
 from thinc.types import Floats2d
 
@@ -113,6 +113,7 @@ def build_char_lexicon_encoder_v3(
     lac_layers: str = "both",
     lac_emissions: bool = False,
     lac_learn_rate_factor: float = 0.1,
+    lac_projection: int = 64,
 ) -> CharEncoderModel:
     """v2 plus Baidu LAC's pretrained character states next to its features.
 
@@ -120,7 +121,10 @@ def build_char_lexicon_encoder_v3(
     ``"finetune"`` (LAC's GRUs train, at ``lac_learn_rate_factor`` times the learning
     rate; see :mod:`spacy_ft.char_encoder.lac_states`) or ``"none"`` (exactly v2).
     ``lac_layers``: ``"both"`` GRU layers' states (512 columns) or the ``"last"`` one
-    (256). ``lac_emissions``: also LAC's 59 tag scores. The weights are read at
+    (256). ``lac_emissions``: also LAC's 59 tag scores. ``lac_projection``: a trained
+    linear layer takes those columns down to this many before they join the other
+    features (the mixing Maxout's cost grows with its input width); 0 joins them as they
+    are. The weights are read at
     ``initialize`` from the directory ``init-lac`` writes (the component's
     ``lac_dir`` setting, see :func:`set_lac`) and saved in the pipeline.
     """
@@ -130,6 +134,8 @@ def build_char_lexicon_encoder_v3(
         raise ValueError(f"lac_layers must be one of {LAC_LAYERS}, got {lac_layers!r}")
     if lac == "finetune" and not lac_learn_rate_factor > 0:
         raise ValueError(f"lac_learn_rate_factor must be above 0 with lac = 'finetune', got {lac_learn_rate_factor}")
+    if lac_projection < 0:
+        raise ValueError(f"lac_projection must be 0 (no projection) or more, got {lac_projection}")
     extra: Optional[TextFeaturesModel] = None
     if lac != "none":
         # torch is imported when a model is built, never when spaCy loads the entry points.
@@ -138,6 +144,9 @@ def build_char_lexicon_encoder_v3(
         n_layers = LAC_DIMS.layers if lac_layers == "both" else 1
         lac_width = n_layers * 2 * LAC_DIMS.hidden + (LAC_DIMS.tags if lac_emissions else 0)
         extra = lac_states(lac, lac_layers, lac_emissions, lac_learn_rate_factor, lac_width)
+        if lac_projection:
+            projection: RowsModel = skip_empty(with_array(Linear(nO=lac_projection, nI=lac_width)))
+            extra = chain(extra, projection)
     model = _char_lexicon_encoder(
         width, depth, embed_size, encoder, lexicon, char_width, word_width, window_size, maxout_pieces,
         packed=True, extra=extra,
