@@ -111,7 +111,8 @@ def _init(model: Model, X: Optional[List[str]] = None, Y: Optional[List[Floats2d
     if model.attrs["lac_mode"] == "finetune":
         for name in trained_param_names(model.attrs["lac_emissions"]):
             if not model.has_param(OFFSET + name):
-                model.set_param(OFFSET + name, np.zeros_like(model.get_param(name)))
+                zeros: Any = np.zeros_like(_array(model, name))
+                model.set_param(OFFSET + name, zeros)
 
 
 def _packed_order(real: List[int]) -> torch.Tensor:
@@ -145,7 +146,7 @@ def _forward(
 
     with torch.enable_grad() if train_lac else torch.no_grad():
         weights = _weights(model, offsets, train_lac)
-        embedded = torch.from_numpy(model.get_param("embedding")[ids])
+        embedded = torch.from_numpy(_array(model, "embedding")[ids])
         packed = pack_sequence(list(torch.split(embedded, real)), enforce_sorted=False)
         columns = []
         for k, template in enumerate(templates):
@@ -157,16 +158,17 @@ def _forward(
             columns.append(torch.nn.functional.linear(packed.data, weights["tags.weight"], weights["tags.bias"]))
         output = torch.cat(columns, dim=1)[back] if len(columns) > 1 else columns[0][back]
     array = output.detach().numpy()
-    outputs = list(np.split(array, np.cumsum(lengths)[:-1])) if len(texts) > 1 else [array]
+    outputs: List[Any] = list(np.split(array, np.cumsum(lengths)[:-1])) if len(texts) > 1 else [array]
 
-    def backprop(d_outputs: List[Floats2d]) -> List[str]:
+    def backprop(d_outputs: List[Any]) -> List[str]:
         if not train_lac:
             return []
         d_output = torch.from_numpy(np.ascontiguousarray(np.concatenate(d_outputs, axis=0)))
         torch.autograd.backward(output, d_output)
         for name, offset in offsets.items():
             if offset.grad is not None:
-                model.inc_grad(OFFSET + name, offset.grad.numpy())
+                grad: Any = offset.grad.numpy()
+                model.inc_grad(OFFSET + name, grad)
         return []
 
     return outputs, backprop
@@ -180,12 +182,19 @@ def _weights(model: Model, offsets: Dict[str, torch.Tensor], train_lac: bool) ->
     finetune = model.attrs["lac_mode"] == "finetune"
     weights = {}
     for name in trained_param_names(model.attrs["lac_emissions"]):
-        weight = torch.from_numpy(model.get_param(name))
+        weight = torch.from_numpy(_array(model, name))
         if finetune:
-            offset = torch.from_numpy(model.get_param(OFFSET + name))
+            offset = torch.from_numpy(_array(model, OFFSET + name))
             if train_lac:
                 offset.requires_grad_(True)
                 offsets[name] = offset
             weight = weight + factor * offset
         weights[name] = weight
     return weights
+
+
+def _array(model: Model, name: str) -> np.ndarray:
+    """A parameter as the numpy array it is (the node runs on the CPU; thinc's stubs
+    type parameters as their own array types)."""
+    value: Any = model.get_param(name)
+    return value

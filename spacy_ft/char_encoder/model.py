@@ -263,10 +263,14 @@ def set_lac(model: Model, files: LacEncoderFiles) -> int:
         if "lac_table" not in node.attrs:
             continue
         for name in node.param_names:
+            value: Any  # numpy arrays: thinc's stubs type parameters as their own array types
             if name in files.arrays:
-                node.set_param(name, np.array(files.arrays[name], dtype=np.float32, copy=True, order="C"))
+                value = np.array(files.arrays[name], dtype=np.float32, copy=True, order="C")
             elif name.startswith(LAC_OFFSET):  # a finetuned node's trained offset from the pretrained array
-                node.set_param(name, np.zeros_like(files.arrays[name[len(LAC_OFFSET) :]], dtype=np.float32))
+                value = np.zeros_like(files.arrays[name[len(LAC_OFFSET) :]], dtype=np.float32)
+            else:
+                continue
+            node.set_param(name, value)
         node.attrs["lac_table"] = LacCharTable.from_char_ids(files.char_ids())
         count += 1
     return count

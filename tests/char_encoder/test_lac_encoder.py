@@ -21,6 +21,7 @@ from spacy.util import fix_random_seed
 
 from spacy_ft.char_encoder.lac_file import LAC_OFFSET, LacCharTable, load_lac
 from tests.char_encoder.lac_fake import write_fake_lac
+from tests.char_encoder.test_pipeline import one_torch_thread  # noqa: F401  (autouse: torch on one thread)
 
 WIDTH = 32
 LISTENER = {"@architectures": "spacy_ft.CharEncoderListener.v1", "width": WIDTH}
@@ -41,16 +42,6 @@ MIXED = [
     "未知字符：𠀀𪚥𫠠 ☃ \x00 end",
     "中",
 ]
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
