@@ -23,6 +23,7 @@ from spacy_ft.char_encoder.lac_file import LAC_OFFSET, LacCharTable, load_lac
 from tests.char_encoder.lac_fake import write_fake_lac
 from tests.char_encoder.test_pipeline import one_torch_thread  # noqa: F401  (autouse: torch on one thread)
 
+pytestmark = pytest.mark.filterwarnings("ignore:.*W030")  # jieba joins an entity to its neighbour: spaCy warns
 WIDTH = 32
 LISTENER = {"@architectures": "spacy_ft.CharEncoderListener.v1", "width": WIDTH}
 DATA = [
