@@ -13,6 +13,10 @@ number of characters, bigrams or words, and a key never seen in training (a user
 added to the lexicon later) still maps to trained rows instead of needing a new one.
 The :class:`Lexicon` is an attribute of the pooling node, serialised with the model
 through thinc's ``serialize_attr`` hook, so a saved pipeline carries its dictionary.
+
+``spacy_ft.CharLexiconEncoder.v3`` adds, next to those features, the per-character states
+of Baidu LAC's pretrained BiGRU encoder (:mod:`spacy_ft.char_encoder.lac_states`), whose
+arrays :func:`set_lac` copies into the model at ``initialize``.
 """
 
 from __future__ import annotations
