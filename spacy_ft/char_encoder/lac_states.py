@@ -119,8 +119,8 @@ def _init(model: Model, X: Optional[List[str]] = None, Y: Optional[List[Floats2d
 
 
 def _packed_order(real: List[int]) -> torch.Tensor:
-    """For texts of the non-zero ``lengths`` ``real``: the index that takes rows of
-    ``pack_sequence``'s order back to text order."""
+    """For texts of lengths ``real`` (none zero), run as one ``pack_sequence``: the index
+    that takes the packed rows back to text order (text by text, character by character)."""
     flat = pack_sequence(list(torch.split(torch.arange(sum(real)), real)), enforce_sorted=False)
     back = torch.empty_like(flat.data)
     back[flat.data] = torch.arange(len(flat.data))
