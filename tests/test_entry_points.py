@@ -51,6 +51,7 @@ ENTRY_POINTS = {
         "spacy_ft.OnnxTransformerModel.v1": "spacy_ft.inference.onnx:build_onnx_transformer_model",
         "spacy_ft.CharLexiconEncoder.v1": "spacy_ft.char_encoder.model:CharLexiconEncoder",
         "spacy_ft.CharLexiconEncoder.v2": "spacy_ft.char_encoder.model:CharLexiconEncoderV2",
+        "spacy_ft.CharLexiconEncoder.v3": "spacy_ft.char_encoder.model:build_char_lexicon_encoder_v3",
         "spacy_ft.CharEncoderListener.v1": "spacy_ft.char_encoder.component:char_encoder_listener",
         "spacy_ft.CharTokenClassifier.v1": "spacy_ft.ner.model:build_char_token_classifier",
         "spacy_ft.CharClassifier.v1": "spacy_ft.textcat.char_model:build_char_classifier",

@@ -19,9 +19,8 @@ tokenizer's user entries carry a version that counts their changes
 batch and touches the lexicon only when it differs from the version it last saw.
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Optional, Sequence, Tuple
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Optional, Sequence, Tuple, Union
 
 from spacy.language import Language
 from spacy.pipeline.tok2vec import Tok2Vec, Tok2VecListener
@@ -71,10 +70,32 @@ class CharEncoder(Tok2Vec):
         # The user entries the lexicon was last brought in step with, and their version then.
         self._synced: Optional[Tuple["UserEntries", int]] = None
 
-    def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None) -> None:
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        lac_dir: Optional[Union[str, Path]] = None,
+    ) -> None:
+        """Set the lexicon from the tokenizer's dictionary and, with ``lac_dir`` (the
+        directory ``python -m spacy ft init-lac`` writes; ``[initialize.components.NAME]``
+        in a config), LAC's weights, then initialize the model. Both are saved in the
+        model: ``spacy.load`` reads neither again.
+
+        This module has no ``from __future__ import annotations``: spaCy validates
+        ``[initialize.components]`` settings against these annotations, which must be types."""
         from spacy_ft.char_encoder.lexicon import Lexicon
         from spacy_ft.char_encoder.model import set_lexicon
 
+        if lac_dir is not None:
+            from spacy_ft.char_encoder.lac_file import load_lac
+            from spacy_ft.char_encoder.model import set_lac
+
+            if not set_lac(self.model, load_lac(Path(lac_dir))):
+                raise ValueError(
+                    f"[{self.name}] lac_dir is set ({lac_dir}) but the model reads no LAC states: use "
+                    "spacy_ft.CharLexiconEncoder.v3 with lac = \"frozen\" or \"finetune\", or leave lac_dir unset"
+                )
         if nlp is not None:
             self._tokenizer = nlp.tokenizer
         entries = self._user_entries()

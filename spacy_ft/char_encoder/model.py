@@ -13,6 +13,10 @@ number of characters, bigrams or words, and a key never seen in training (a user
 added to the lexicon later) still maps to trained rows instead of needing a new one.
 The :class:`Lexicon` is an attribute of the pooling node, serialised with the model
 through thinc's ``serialize_attr`` hook, so a saved pipeline carries its dictionary.
+
+``spacy_ft.CharLexiconEncoder.v3`` adds, next to those features, the per-character states
+of Baidu LAC's pretrained BiGRU encoder (:mod:`spacy_ft.char_encoder.lac_states`), whose
+arrays :func:`set_lac` copies into the model at ``initialize``.
 """
 
 from __future__ import annotations
@@ -23,10 +27,11 @@ import numpy as np
 from spacy.ml.models.tok2vec import MaxoutWindowEncoder
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import Dropout, HashEmbed, Maxout, Model, PyTorchLSTM, chain, with_array
+from thinc.api import Dropout, HashEmbed, Linear, Maxout, Model, PyTorchLSTM, chain, with_array
 from thinc.model import deserialize_attr, serialize_attr
 from thinc.types import Floats2d
 
+from .lac_file import LAC_DIMS, LAC_OFFSET, LacCharTable, LacEncoderFiles
 from .lexicon import Lexicon
 
 _CP_BITS = 21
@@ -36,6 +41,10 @@ _CHAR_SEED, _BIGRAM_SEED, _WORD_SEED = 31, 32, 33
 ENCODERS = ("cnn", "bilstm")
 #: Per character, per B/M/E/S set: total weight, log(1 + number of words).
 PRESENCE_COLUMNS = 8
+#: v3's ``lac``: no LAC states, LAC's weights fixed, or LAC's GRUs trained too.
+LAC_MODES = ("none", "frozen", "finetune")
+#: v3's ``lac_layers``: the states of both GRU layers, or of the last one.
+LAC_LAYERS = ("both", "last")
 
 
 #: The encoder: docs in, one row per character of ``doc.text`` out.
@@ -93,6 +102,63 @@ def CharLexiconEncoderV2(
     )
 
 
+@registry.architectures("spacy_ft.CharLexiconEncoder.v3")
+def build_char_lexicon_encoder_v3(
+    width: int = 128,
+    depth: int = 4,
+    embed_size: int = 20000,
+    encoder: str = "cnn",
+    lexicon: bool = True,
+    char_width: int = 64,
+    word_width: int = 64,
+    window_size: int = 1,
+    maxout_pieces: int = 3,
+    lac: str = "frozen",
+    lac_layers: str = "both",
+    lac_emissions: bool = False,
+    lac_learn_rate_factor: float = 0.1,
+    lac_projection: int = 64,
+) -> CharEncoderModel:
+    """v2 plus Baidu LAC's pretrained character states next to its features.
+
+    ``lac``: ``"frozen"`` (LAC's weights never change; its GRUs run without autograd),
+    ``"finetune"`` (LAC's GRUs train, at ``lac_learn_rate_factor`` times the learning
+    rate; see :mod:`spacy_ft.char_encoder.lac_states`) or ``"none"`` (exactly v2).
+    ``lac_layers``: ``"both"`` GRU layers' states (512 columns) or the ``"last"`` one
+    (256). ``lac_emissions``: also LAC's 59 tag scores. ``lac_projection``: a trained
+    linear layer takes those columns down to this many before they join the other
+    features (the mixing Maxout's cost grows with its input width); 0 joins them as they
+    are. The weights are read at
+    ``initialize`` from the directory ``init-lac`` writes (the component's
+    ``lac_dir`` setting, see :func:`set_lac`) and saved in the pipeline.
+    """
+    if lac not in LAC_MODES:
+        raise ValueError(f"lac must be one of {LAC_MODES}, got {lac!r}")
+    if lac_layers not in LAC_LAYERS:
+        raise ValueError(f"lac_layers must be one of {LAC_LAYERS}, got {lac_layers!r}")
+    if lac == "finetune" and not lac_learn_rate_factor > 0:
+        raise ValueError(f"lac_learn_rate_factor must be above 0 with lac = 'finetune', got {lac_learn_rate_factor}")
+    if lac_projection < 0:
+        raise ValueError(f"lac_projection must be 0 (no projection) or more, got {lac_projection}")
+    extra: Optional[TextFeaturesModel] = None
+    if lac != "none":
+        # torch is imported when a model is built, never when spaCy loads the entry points.
+        from .lac_states import lac_states
+
+        n_layers = LAC_DIMS.layers if lac_layers == "both" else 1
+        lac_width = n_layers * 2 * LAC_DIMS.hidden + (LAC_DIMS.tags if lac_emissions else 0)
+        extra = lac_states(lac, lac_layers, lac_emissions, lac_learn_rate_factor, lac_width)
+        if lac_projection:
+            projection: RowsModel = skip_empty(with_array(Linear(nO=lac_projection, nI=lac_width)))
+            extra = chain(extra, projection)
+    model = _char_lexicon_encoder(
+        width, depth, embed_size, encoder, lexicon, char_width, word_width, window_size, maxout_pieces,
+        packed=True, extra=extra,
+    )
+    model.attrs["lac"] = lac
+    return model
+
+
 def _char_lexicon_encoder(
     width: int,
     depth: int,
@@ -105,6 +171,7 @@ def _char_lexicon_encoder(
     maxout_pieces: int,
     *,
     packed: bool,
+    extra: Optional[TextFeaturesModel] = None,
 ) -> CharEncoderModel:
     if encoder not in ENCODERS:
         raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
@@ -115,6 +182,9 @@ def _char_lexicon_encoder(
     if lexicon:
         features = concat_columns(features, lexicon_pooling(word_width, embed_size))
         n_features += 4 * word_width + PRESENCE_COLUMNS
+    if extra is not None:  # v3's LAC states
+        features = concat_columns(features, extra)
+        n_features += extra.get_dim("nO")
     if encoder == "cnn":
         context = MaxoutWindowEncoder(width, window_size, maxout_pieces, depth)
     elif packed:
@@ -175,6 +245,49 @@ def _deserialize_lexicon(_: Lexicon, value: bytes, name: str, model: Model) -> L
     # thinc dispatches on the attribute's current value: every fresh pooling node holds an
     # empty Lexicon, so a model built from the config loads the saved one here.
     return Lexicon.from_bytes(value)
+
+
+# -- LAC's weights: set at initialize, saved in the model --------------------------------------
+
+
+def set_lac(model: Model, files: LacEncoderFiles) -> int:
+    """Copy LAC's arrays and character table (read by
+    :func:`spacy_ft.char_encoder.lac_file.load_lac`) into every LAC node of ``model``;
+    return how many there were (0: the model reads no LAC states).
+
+    The component calls it at ``initialize`` with its ``lac_dir``. A finetuned node's
+    offsets start again at zero."""
+    if (files.dims.hidden, files.dims.layers, files.dims.tags) != (LAC_DIMS.hidden, LAC_DIMS.layers, LAC_DIMS.tags):
+        raise ValueError(
+            f"{files.path}: LAC dims {files.dims} are not those of LAC's network ({LAC_DIMS}): "
+            "write the directory with `python -m spacy ft init-lac DIR`"
+        )
+    count = 0
+    for node in model.walk():
+        if "lac_table" not in node.attrs:
+            continue
+        for name in node.param_names:
+            value: Any  # numpy arrays: thinc's stubs type parameters as their own array types
+            if name in files.arrays:
+                value = np.array(files.arrays[name], dtype=np.float32, copy=True, order="C")
+            elif name.startswith(LAC_OFFSET):  # a finetuned node's trained offset from the pretrained array
+                value = np.zeros_like(files.arrays[name[len(LAC_OFFSET) :]], dtype=np.float32)
+            else:
+                continue
+            node.set_param(name, value)
+        node.attrs["lac_table"] = LacCharTable.from_char_ids(files.char_ids())
+        count += 1
+    return count
+
+
+@serialize_attr.register(LacCharTable)
+def _serialize_lac_table(_: LacCharTable, value: LacCharTable, name: str, model: Model) -> bytes:
+    return value.to_bytes()
+
+
+@deserialize_attr.register(LacCharTable)
+def _deserialize_lac_table(_: LacCharTable, value: bytes, name: str, model: Model) -> LacCharTable:
+    return LacCharTable.from_bytes(value)
 
 
 # -- layers ----------------------------------------------------------------------------------
