@@ -31,10 +31,11 @@ from thinc.api import Config, Model
 from thinc.types import Floats2d
 
 if TYPE_CHECKING:
+    from spacy_ft.char_encoder.model import CharEncoderModel
     from spacy_ft.jieba.user_entries import UserEntries
 
 NAME = "spacy_ft_char_encoder"
-#: Where the encoder leaves its rows for the listeners (and ``spacy_ft_trf_cleanup`` drops them).
+#: Where the encoder leaves its rows for the listeners (and the pipeline's cleaner drops them).
 EXTENSION = "char_tensor"
 
 DEFAULT_MODEL = Config().from_str(
@@ -156,9 +157,8 @@ class CharEncoder(Tok2Vec):
 
 
 @registry.architectures("spacy_ft.CharEncoderListener.v1")
-def char_encoder_listener(width: int, upstream: str = "*") -> Model[List[Doc], List[Floats2d]]:
-    """Model[List[Doc], List[Floats2d]]: the upstream ``spacy_ft_char_encoder``'s rows,
-    one per character of ``doc.text``; ``width`` is the encoder's."""
+def build_char_encoder_listener(width: int, upstream: str = "*") -> "CharEncoderModel":
+    """The upstream ``spacy_ft_char_encoder``'s rows, one per character of ``doc.text``; ``width`` is the encoder's."""
     return CharEncoderListener(upstream, width)
 
 

@@ -56,7 +56,7 @@ RowsModel = Model[List[Floats2d], List[Floats2d]]
 
 
 @registry.architectures("spacy_ft.CharLexiconEncoder.v1")
-def CharLexiconEncoder(
+def build_char_lexicon_encoder_v1(
     width: int = 128,
     depth: int = 4,
     embed_size: int = 20000,
@@ -77,7 +77,7 @@ def CharLexiconEncoder(
 
 
 @registry.architectures("spacy_ft.CharLexiconEncoder.v2")
-def CharLexiconEncoderV2(
+def build_char_lexicon_encoder_v2(
     width: int = 128,
     depth: int = 4,
     embed_size: int = 20000,

@@ -13,8 +13,8 @@ from thinc.api import Config, fix_random_seed
 
 from spacy_ft.char_encoder.lexicon import SET_NAMES, B, E, Lexicon, M, S
 from spacy_ft.char_encoder.model import (
-    CharLexiconEncoder,
-    CharLexiconEncoderV2,
+    build_char_lexicon_encoder_v1,
+    build_char_lexicon_encoder_v2,
     char_features,
     get_lexicon,
     lexicon_pooling,
@@ -308,7 +308,7 @@ def test_bigram_gradient_float64() -> None:
 def test_full_model_gradient_reaches_word_table(tiny: Lexicon, nlp: Tokenizer) -> None:
     """End to end through concatenate, Maxout and the CNN (float32: thinc's gemm is float32)."""
     fix_random_seed(0)
-    model = CharLexiconEncoderV2(**SMALL)
+    model = build_char_lexicon_encoder_v2(**SMALL)
     set_lexicon(model, tiny)
     dropouts = [node for node in model.walk() if node.name == "dropout"]
     assert any(node.attrs["dropout_rate"] == 0.1 for node in dropouts)  # the features' own
@@ -336,7 +336,7 @@ def test_full_model_gradient_reaches_word_table(tiny: Lexicon, nlp: Tokenizer) -
 # -- the model -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("build", [CharLexiconEncoder, CharLexiconEncoderV2])
+@pytest.mark.parametrize("build", [build_char_lexicon_encoder_v1, build_char_lexicon_encoder_v2])
 @pytest.mark.parametrize("encoder", ["cnn", "bilstm"])
 def test_one_row_per_character(build, encoder: str, tiny: Lexicon, nlp: Tokenizer) -> None:
     model = build(encoder=encoder, **SMALL)
@@ -361,7 +361,7 @@ def test_one_row_per_character(build, encoder: str, tiny: Lexicon, nlp: Tokenize
 def test_rows_do_not_depend_on_the_rest_of_the_batch(encoder: str, tiny: Lexicon, nlp: Tokenizer) -> None:
     """v2's BiLSTM runs over packed sequences: a short doc next to a long one (and an
     empty one) gets the rows it gets alone; v1's padded BiLSTM moved them."""
-    model = CharLexiconEncoderV2(encoder=encoder, **SMALL)
+    model = build_char_lexicon_encoder_v2(encoder=encoder, **SMALL)
     set_lexicon(model, tiny)
     short, long_doc, empty = nlp("南京市长"), nlp(REAL_TEXT * 3), nlp("")
     model.initialize(X=[short, long_doc])
