@@ -120,7 +120,7 @@ def test_lac_config_settings_users_rely_on():
     assert config["paths"]["lac"] is None  # no machine paths: `--paths.lac training/lac`
     assert config["initialize"]["components"]["char_encoder"]["lac_dir"] == "${paths.lac}"
     model = config["components"]["char_encoder"]["model"]
-    assert model["@architectures"] == "spacy_ft.CharLexiconEncoder.v3" and model["lac"] == "frozen"
+    assert model["@architectures"] == "spacy_ft.CharLexiconEncoder.v3" and model["lac"] == "finetune"
     fast = load_config(ROOT / "configs" / "zh_cpu_fast.cfg", interpolate=False)
     assert config["components"]["ner"] == fast["components"]["ner"]
     assert config["components"]["textcat"] == fast["components"]["textcat"]
