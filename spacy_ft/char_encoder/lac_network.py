@@ -30,7 +30,7 @@ from torch.nn.utils.rnn import pack_sequence, pad_packed_sequence
 from .lac_file import (
     DIRECTIONS,
     GRU_PARTS,
-    LacCharIds,
+    LacCharTable,
     LacDims,
     LacEncoderFiles,
     load_lac,
@@ -127,13 +127,13 @@ def build_lac_network(files: LacEncoderFiles, with_tags: bool = True) -> LacNetw
 
 
 class LacEncoder:
-    """Text in, LAC's states out: :class:`LacCharIds` and :class:`LacNetwork` together.
+    """Text in, LAC's states out: :class:`LacCharTable` and :class:`LacNetwork` together.
 
     ``LacEncoder.load(path)`` reads a directory written by ``init-lac``."""
 
     def __init__(self, files: LacEncoderFiles, with_tags: bool = True) -> None:
         self.files = files
-        self.char_ids: LacCharIds = files.char_ids()
+        self.char_ids: LacCharTable = files.char_ids()
         self.network = build_lac_network(files, with_tags=with_tags)
 
     @classmethod

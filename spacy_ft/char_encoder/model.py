@@ -275,7 +275,7 @@ def set_lac(model: Model, files: LacEncoderFiles) -> int:
             else:
                 continue
             node.set_param(name, value)
-        node.attrs["lac_table"] = LacCharTable.from_char_ids(files.char_ids())
+        node.attrs["lac_table"] = files.char_ids()
         count += 1
     return count
 
