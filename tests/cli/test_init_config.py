@@ -32,6 +32,7 @@ from typer.testing import CliRunner
 from spacy_ft.cli import app
 from spacy_ft.cli.init_config import (
     E5_PATH,
+    LAC_PATH,
     MINILM_NAME,
     InitConfigError,
     parse_pipeline,
@@ -122,18 +123,30 @@ def test_bad_pipeline_values_name_the_option(value, expected):
     assert expected in str(info.value)
 
 
+def uses_characters(lang: str, encoder: Optional[str]) -> bool:
+    """The transformer-free character encoder feeds the heads (zh's default is LAC)."""
+    return encoder in ("fast", "lac") or (lang == "zh" and encoder is None)
+
+
 def test_encoders_and_language_defaults():
-    assert resolve_encoder("zh", None).transformer == E5_PATH
+    assert resolve_encoder("zh", None) == resolve_encoder("zh", "lac")
+    assert resolve_encoder("zh", None).transformer is None
+    assert resolve_encoder("zh", None).lac == LAC_PATH
+    assert resolve_encoder("zh", "e5").transformer == E5_PATH
     assert resolve_encoder("en", None).transformer == MINILM == MINILM_NAME
     assert resolve_encoder("en", MINILM).kind == "minilm"
-    assert resolve_encoder("zh", "fast").transformer is None
+    assert resolve_encoder("zh", "fast").transformer is None and resolve_encoder("zh", "fast").lac is None
     assert resolve_encoder("en", "roberta-base").transformer == "roberta-base"
     assert resolve_encoder("zh", "/models/my bert").transformer == "/models/my bert"
 
 
 @pytest.mark.parametrize(
     "lang,encoder,option,expected",
-    [("en", "fast", "--encoder", "needs --lang zh"), ("de", None, "--lang", "unsupported language 'de'")],
+    [
+        ("en", "fast", "--encoder", "needs --lang zh"),
+        ("en", "lac", "--encoder", "lac is the Chinese character encoder"),
+        ("de", None, "--lang", "unsupported language 'de'"),
+    ],
 )
 def test_bad_language_or_encoder_names_the_option(lang, encoder, option, expected):
     with pytest.raises(InitConfigError) as info:
@@ -183,6 +196,7 @@ CASES = [
     ("zh", "textcat", "fast", False, ["textcat"]),
     ("zh", "textcat,ner,bias", "fast", True, ["textcat", "ner", "bias"]),
     ("zh", "ner", None, False, ["ner"]),
+    ("zh", "textcat,ner,bias", "lac", False, ["textcat", "ner", "bias"]),
     ("zh", "textcat,bias", "e5", True, ["textcat", "bias"]),
     ("zh", "ner,textcat", "bert-base-chinese", False, ["textcat", "ner"]),
     ("zh", "ner", "bert-base-chinese", True, ["ner"]),
@@ -200,7 +214,7 @@ def test_config_holds_only_the_chosen_components_and_validates(
     """As ``spacy debug config`` checks a config: load, fill, resolve [training] and [initialize]."""
     path = generated(tmp_path, lang, pipeline, encoder, gpu)
     raw = load_config(path)
-    upstream = "char_encoder" if encoder == "fast" else "transformer"
+    upstream = "char_encoder" if uses_characters(lang, encoder) else "transformer"
     assert raw["nlp"]["pipeline"] == [upstream, *heads, "doc_cleaner"]
     assert set(raw["components"]) == {upstream, *heads, "doc_cleaner"}
     weights = ({"cats_score"} if "textcat" in heads else set()) | ({"ents_f"} if "ner" in heads else set())
@@ -209,10 +223,11 @@ def test_config_holds_only_the_chosen_components_and_validates(
     assert raw["training"]["optimizer"]["learn_rate"]["total_steps"] == raw["training"]["max_steps"]
     assert raw["system"]["gpu_allocator"] == ("pytorch" if gpu else None)
     assert ("user_dict" in raw["paths"]) is (lang == "zh")
-    if encoder != "fast":
+    assert raw["paths"].get("lac") == (LAC_PATH if upstream == "char_encoder" and encoder != "fast" else None)
+    if upstream == "transformer":
         assert raw["components"]["transformer"]["model"]["mixed_precision"] is gpu
     overrides = {"paths.user_dict": str(ROOT / "assets" / "user_dict_zh.txt")} if lang == "zh" else {}
-    if encoder != "fast":
+    if upstream == "transformer":
         overrides["paths.transformer"] = config_bert
         overrides["components.transformer.model.mixed_precision"] = False  # fp16 needs CUDA
     config = load_config(path, overrides=overrides)
@@ -230,6 +245,7 @@ def test_config_holds_only_the_chosen_components_and_validates(
     "lang,encoder,gpu,shipped",
     [
         ("zh", "fast", False, "zh_cpu_fast.cfg"),
+        ("zh", "lac", False, "zh_cpu_lac.cfg"),
         ("zh", "e5", False, "zh_cpu_e5.cfg"),
         ("en", "minilm", False, "en_cpu.cfg"),
         ("zh", "bert-base-chinese", True, "zh_gpu.cfg"),
@@ -243,7 +259,7 @@ def test_sections_are_the_shipped_configs(lang, encoder, gpu, shipped, tmp_path)
     theirs = load_config(ROOT / "configs" / shipped)
     for section in ("system", "nlp", "components", "corpora", "pretraining"):
         assert mine[section] == theirs[section], section
-    if encoder != "fast":
+    if not uses_characters(lang, encoder):
         assert mine["paths"]["transformer"] == theirs["paths"]["transformer"]
     assert mine["training"]["score_weights"] == theirs["training"]["score_weights"]
     budget = ("max_steps", "eval_frequency", "patience")
@@ -263,6 +279,7 @@ def test_real_data_budgets():
     """The defaults are budgets for real corpora, not the demo's few hundred steps."""
     choices = [
         ("zh", "fast", False),
+        ("zh", "lac", False),
         ("zh", "e5", False),
         ("en", "minilm", False),
         ("en", "roberta-base", True),
@@ -271,12 +288,18 @@ def test_real_data_budgets():
         encoder: Config().from_str(render_config(lang, "ner", encoder, gpu))["training"]["max_steps"]
         for lang, encoder, gpu in choices
     }
-    assert budgets == {"fast": 1500, "e5": 2000, "minilm": 2000, "roberta-base": 20000}
+    assert budgets == {"fast": 1500, "lac": 1500, "e5": 2000, "minilm": 2000, "roberta-base": 20000}
 
 
 # -- the step budget and the schedule ------------------------------------------------------------
 
-SCHEDULE_CASES = [*SHIPPED, "generated:zh:fast", "generated:zh:e5", "generated:en:roberta-base:gpu"]
+SCHEDULE_CASES = [
+    *SHIPPED,
+    "generated:zh:fast",
+    "generated:zh:lac",
+    "generated:zh:e5",
+    "generated:en:roberta-base:gpu",
+]
 CHECK = {
     "@callbacks": "spacy_ft.check_schedule.v1",
     "max_steps": "${training.max_steps}",
@@ -397,6 +420,7 @@ def test_a_pipeline_trained_from_a_shipped_config_resumes_and_initializes_withou
         ("zh", "ner", "e5", False),
         ("zh", "ner", "bert-base-chinese", False),
         ("zh", "textcat", "fast", True),
+        ("zh", "ner", "lac", False),
         ("en", "ner", "minilm", False),
         ("en", "ner", "e5", False),
         ("en", "textcat,bias", "roberta-base", True),
@@ -406,7 +430,11 @@ def test_single_task_corpora_initialize_and_update(lang, pipeline, encoder, with
     data = [(text, ents if not with_cats else [], label) for text, ents, label in CONFIG_DATA[lang]]
     path = corpus(lang, tmp_path / "train.spacy", data, cats=with_cats)
     overrides = {"paths.train": str(path), "paths.dev": str(path)}
-    if encoder != "fast":
+    if encoder == "lac":
+        from tests.char_encoder.lac_fake import write_fake_lac
+
+        overrides["paths.lac"] = str(write_fake_lac(tmp_path / "lac"))
+    elif encoder != "fast":
         overrides["paths.transformer"] = config_bert
     if lang == "zh":
         overrides["paths.user_dict"] = str(ROOT / "assets" / "user_dict_zh.txt")
