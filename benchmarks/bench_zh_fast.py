@@ -251,18 +251,31 @@ def prf(counts: Sequence[tuple[int, int, int]]) -> dict[str, float]:
     return {"p": 100 * p, "r": 100 * r, "f": 100 * f}
 
 
-def predict(nlp: Any, texts: Sequence[str], task: str, repeats: int) -> tuple[list[Any], list[float]]:
-    """Predictions of the last pass and each pass's seconds (after one warm-up doc)."""
-    list(nlp.pipe(texts[:8]))
-    seconds, outputs = [], []
+def predictions(docs: Sequence[Any], task: str) -> list[Any]:
+    if task == "ner":
+        return [{(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents} for doc in docs]
+    return [max(doc.cats, key=doc.cats.get) if doc.cats else None for doc in docs]
+
+
+def predict_interleaved(
+    nlps: dict[str, Any], texts: Sequence[str], task: str, repeats: int
+) -> tuple[dict[str, list[Any]], dict[str, list[float]]]:
+    """Each pipeline's predictions and the seconds of each of its timed passes.
+
+    Passes are interleaved (every system once per round) after one untimed pass each, so
+    drift of the machine's speed over the run and warm caches (the Jieba tokenizer's) fall
+    on all systems alike; timing one system's passes right after its training let the
+    ratio of the same two models move by a third between runs."""
+    outputs = {
+        name: predictions(list(nlp.pipe(texts, batch_size=INFER_BATCH)), task) for name, nlp in nlps.items()
+    }
+    seconds: dict[str, list[float]] = {name: [] for name in nlps}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        docs = list(nlp.pipe(texts, batch_size=INFER_BATCH))
-        seconds.append(time.perf_counter() - t0)
-        if task == "ner":
-            outputs = [{(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents} for doc in docs]
-        else:
-            outputs = [max(doc.cats, key=doc.cats.get) if doc.cats else None for doc in docs]
+        for name, nlp in nlps.items():
+            t0 = time.perf_counter()
+            docs = list(nlp.pipe(texts, batch_size=INFER_BATCH))
+            seconds[name].append(time.perf_counter() - t0)
+            outputs[name] = predictions(docs, task)
     return outputs, seconds
 
 
@@ -319,8 +332,8 @@ def run_corpus(corpus: Corpus, systems: Sequence[str], settings: Any, workdir: P
     chars = sum(len(text) - text.count(" ") for text in texts)
     results: dict[str, Result] = {}
     per_doc: dict[str, list[Any]] = {}
+    trained: dict[str, tuple[Path, float]] = {}
     for name in chosen:
-        system = SYSTEMS[name]
         command = train_command(name, corpus, data, settings, workdir)
         output = Path(command[command.index("--output") + 1])
         timing = output / "train_seconds.json"
@@ -331,9 +344,13 @@ def run_corpus(corpus: Corpus, systems: Sequence[str], settings: Any, workdir: P
             print(f"[{corpus.name}] training {name} ...", flush=True)
             train_seconds = run_cli(command, settings.threads, workdir / f"train_{corpus.name}_{name}.log")
             timing.write_text(json.dumps({"seconds": train_seconds}))
-        torch.set_num_threads(settings.infer_threads)
-        nlp = spacy.load(output / "model-best")
-        outputs, seconds = predict(nlp, texts, corpus.task, settings.repeats)
+        trained[name] = (output, train_seconds)
+    torch.set_num_threads(settings.infer_threads)
+    nlps = {name: spacy.load(output / "model-best") for name, (output, _) in trained.items()}
+    all_outputs, all_seconds = predict_interleaved(nlps, texts, corpus.task, settings.repeats)
+    del nlps
+    for name, (output, train_seconds) in trained.items():
+        system, outputs, seconds = SYSTEMS[name], all_outputs[name], all_seconds[name]
         if corpus.task == "ner":
             counts = entity_counts([sample.entities for sample in gold], outputs)
             score = prf(counts)
@@ -353,7 +370,6 @@ def run_corpus(corpus: Corpus, systems: Sequence[str], settings: Any, workdir: P
             f"[{corpus.name}] {name}: {score} train {train_seconds:.0f}s infer {chars / median:,.0f} chars/s",
             flush=True,
         )
-        del nlp
     return {
         "corpus": corpus.name,
         "task": corpus.task,
@@ -377,7 +393,18 @@ def comparisons(run: dict[str, Any]) -> list[dict[str, Any]]:
                 diff = paired_difference([(per_doc[ours], per_doc[other])])
                 diff.pop("per_seed", None)
             speed = results[ours].infer_chars_per_s / results[other].infer_chars_per_s
-            rows.append({"a": ours, "b": other, **diff, "a_ge_b": diff["ci95"][0] >= 0, "speed_ratio": speed})
+            # The same round's passes are paired: their ratios show how far the ratio moves.
+            rounds = [b / a for a, b in zip(results[ours].infer_seconds, results[other].infer_seconds)]
+            rows.append(
+                {
+                    "a": ours,
+                    "b": other,
+                    **diff,
+                    "a_ge_b": diff["ci95"][0] >= 0,
+                    "speed_ratio": speed,
+                    "speed_ratio_rounds": [min(rounds), max(rounds)],
+                }
+            )
     return rows
 
 
@@ -435,7 +462,7 @@ def format_table(runs: list[dict[str, Any]]) -> str:
         for row in run.get("comparisons", []):
             lines.append(
                 f"  {row['a']} - {row['b']}: {row['difference']:+.2f} [{row['ci95'][0]:+.2f}, {row['ci95'][1]:+.2f}]"
-                f"  speed x{row['speed_ratio']:.2f}"
+                f"  speed x{row['speed_ratio']:.2f} (rounds x{row['speed_ratio_rounds'][0]:.2f}-{row['speed_ratio_rounds'][1]:.2f})"
             )
     return "\n".join(lines)
 
@@ -482,7 +509,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--reuse", action="store_true", help="with --workdir: keep models a previous run trained there"
     )
-    parser.add_argument("--repeats", type=int, default=3, help="inference passes; the median is reported")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        help="timed inference rounds (every system once a round); medians are reported",
+    )
     parser.add_argument("--train-size", type=int, default=0, help="first N training samples (0 = all)")
     parser.add_argument("--dev-size", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny subsample, few steps")
