@@ -215,14 +215,13 @@ def train_command(
             corpus.task, system.optimize, steps, settings.eval_frequency, output.with_suffix(".cfg")
         )
         return ["spacy", "train", str(config), *paths]
+    extra = [item for key, value in system.overrides for item in (f"--{key}", value)]
     if system.kind in ("char_bert", "e5"):
         pipeline = ["transformer", corpus.task]
-        extra = ["--paths.transformer", str(data[system.kind])]
-        extra += [item for key, value in system.overrides for item in (f"--{key}", value)]
+        extra += ["--paths.transformer", str(data[system.kind])]
         config = CHAR_BERT_CONFIG if system.kind == "char_bert" else E5_CONFIG
     else:
         pipeline = ["char_encoder", corpus.task]
-        extra = [item for key, value in system.overrides for item in (f"--{key}", value)]
         config = FAST_CONFIG
         if system.kind == "lac":
             extra += ["--paths.lac", str(data["lac"])]

@@ -54,12 +54,15 @@ class InitConfigError(ValueError):
 @dataclass(frozen=True)
 class Encoder:
     """What feeds the heads: ``kind`` picks the template's sections, ``transformer``
-    is ``paths.transformer`` (None for the transformer-free character encoders), ``lac``
-    the directory ``init-lac`` writes (only for ``lac``)."""
+    is ``paths.transformer`` (None for the transformer-free character encoders)."""
 
     kind: str  # "fast" | "lac" | "e5" | "minilm" | "hub"
     transformer: Optional[str]
-    lac: Optional[str] = None
+
+    @property
+    def lac(self) -> Optional[str]:
+        """``paths.lac``: the directory ``init-lac`` writes, for the ``lac`` encoder only."""
+        return LAC_PATH if self.kind == LAC else None
 
 
 def parse_pipeline(value: str) -> List[str]:
@@ -102,7 +105,7 @@ def resolve_encoder(lang: str, encoder: Optional[str]) -> Encoder:
                 f"{name} is the Chinese character encoder (jieba's dictionary as features) and needs "
                 f"--lang zh; for --lang {lang} use {MINILM} (the default), {E5}, or a hub name / model directory",
             )
-        return Encoder(name, None, LAC_PATH if name == LAC else None)
+        return Encoder(name, None)
     if name == E5:
         return Encoder(E5, E5_PATH)
     if name in (MINILM, MINILM_NAME):
